@@ -1,0 +1,29 @@
+"""The Kubernetes API users write: one pydantic model per kind, and the CRDs generated from them.
+
+Pure data: no I/O, no HTTP, no Kubernetes client.
+"""
+
+from ccloud_operator.resources.api_key import API_KEY, ApiKeySpec, ApiKeyStatus
+from ccloud_operator.resources.base import API_VERSION, GROUP, VERSION
+from ccloud_operator.resources.kinds import Kind
+from ccloud_operator.resources.service_account import (
+    SERVICE_ACCOUNT,
+    ServiceAccountSpec,
+    ServiceAccountStatus,
+)
+
+__all__ = [
+    "API_KEY",
+    "API_VERSION",
+    "GROUP",
+    "KINDS",
+    "SERVICE_ACCOUNT",
+    "VERSION",
+    "ApiKeySpec",
+    "ApiKeyStatus",
+    "Kind",
+    "ServiceAccountSpec",
+    "ServiceAccountStatus",
+]
+
+KINDS: tuple[Kind, ...] = (SERVICE_ACCOUNT, API_KEY)

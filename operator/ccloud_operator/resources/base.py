@@ -1,0 +1,141 @@
+"""What every kind shares: the API group, policies, references, conditions and the status base."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
+
+__all__ = [
+    "API_VERSION",
+    "GROUP",
+    "VERSION",
+    "AdoptionPolicy",
+    "CamelModel",
+    "CommonSpec",
+    "CommonStatus",
+    "Condition",
+    "ConditionStatus",
+    "DeletionPolicy",
+    "LocalObjectReference",
+    "ManagementPolicy",
+    "PendingCreate",
+    "immutable",
+]
+
+GROUP = "ccloud.operators.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+
+class CamelModel(BaseModel):
+    """A model whose JSON names are camelCase, as Kubernetes APIs spell them."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+def immutable(message: str) -> JsonDict:
+    """A CEL rule that rejects any change to the field once it is set."""
+    return {"x-kubernetes-validations": [{"rule": "self == oldSelf", "message": message}]}
+
+
+class DeletionPolicy(StrEnum):
+    DELETE = "Delete"
+    ORPHAN = "Orphan"
+
+
+class ManagementPolicy(StrEnum):
+    FULL = "Full"
+    OBSERVE_ONLY = "ObserveOnly"
+
+
+class AdoptionPolicy(StrEnum):
+    CREATE_ONLY = "CreateOnly"
+    ADOPT_OR_CREATE = "AdoptOrCreate"
+    ADOPT = "Adopt"
+
+
+class LocalObjectReference(CamelModel):
+    name: str = Field(min_length=1, max_length=253, description="Name of the object in this namespace.")
+
+
+class CommonSpec(CamelModel):
+    """Fields every kind has: which credentials, what to do on delete, how much to manage."""
+
+    credentials_secret_ref: LocalObjectReference | None = Field(
+        default=None,
+        description=(
+            "Secret in this namespace holding the Confluent Cloud API key (keys `apiKey` and `apiSecret`). "
+            "Omit it to use the operator's default credentials, where the platform team allows them."
+        ),
+    )
+    deletion_policy: DeletionPolicy | None = Field(
+        default=None,
+        description=(
+            "What deleting this resource does in Confluent Cloud: Delete removes it, Orphan leaves it. "
+            "Omit it to use the operator-wide default (Delete unless configured otherwise)."
+        ),
+    )
+    management_policy: ManagementPolicy = Field(
+        default=ManagementPolicy.FULL,
+        description=(
+            "Full creates, updates and deletes the Confluent resource; ObserveOnly only reads an existing one "
+            "(found by adoptId or its natural key) and reports it in status."
+        ),
+    )
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(CamelModel):
+    """A Kubernetes condition (the metav1.Condition shape)."""
+
+    type: str = Field(description="Condition type, such as Ready or Synced.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(description="One CamelCase word for the cause.")
+    message: str = Field(default="", description="What happened and, when something is wrong, what to fix.")
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation this condition was computed from."
+    )
+    last_transition_time: str | None = Field(default=None, description="When the status last changed (RFC 3339).")
+
+
+class PendingCreate(CamelModel):
+    """Written before a create call, cleared after the ID is recorded: a crash in between is found."""
+
+    since: str = Field(description="When the create call was about to be sent (RFC 3339).")
+
+
+class CommonStatus(CamelModel):
+    """Status fields every kind has."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    CONDITIONS_SCHEMA: ClassVar[JsonDict] = {
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+    }
+
+    id: str | None = Field(default=None, description="The Confluent Cloud ID of the resource.")
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation the operator last reconciled."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready, Synced and kind-specific conditions.",
+        json_schema_extra=CONDITIONS_SCHEMA,
+    )
+    pending_create: PendingCreate | None = Field(
+        default=None,
+        description="Set while a create call may have reached Confluent without its result being recorded.",
+    )
+    last_synced_time: str | None = Field(
+        default=None, description="When the operator last read the resource from Confluent Cloud."
+    )

@@ -1,0 +1,51 @@
+"""Operator settings, read once from the environment (prefix CCLOUD_); the chart's values mirror them."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ccloud_operator.resources.base import DeletionPolicy
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CCLOUD_", extra="ignore")
+
+    api_url: str = Field(default="https://api.confluent.cloud", description="Confluent Cloud API base URL.")
+    namespaces: list[str] = Field(default_factory=list, description="Namespaces to watch; empty means every namespace.")
+    default_credentials_secret: str | None = Field(
+        default=None,
+        description="namespace/name of the Secret with the default Cloud API key (keys apiKey and apiSecret).",
+    )
+    default_credentials_namespaces: list[str] = Field(
+        default_factory=list,
+        description="Namespaces allowed to use the default credentials; empty means every watched namespace.",
+    )
+    default_deletion_policy: DeletionPolicy = Field(
+        default=DeletionPolicy.DELETE, description="deletionPolicy for resources that do not set one."
+    )
+    resync_seconds: float = Field(default=600.0, gt=0, description="How often each resource is re-read.")
+    resync_jitter: float = Field(
+        default=0.1, ge=0, le=1, description="Fraction of the resync interval added at random."
+    )
+    retry_cap_seconds: float = Field(
+        default=300.0, gt=0, description="Longest wait before retrying a failed reconcile."
+    )
+    wait_seconds: float = Field(
+        default=2.0, gt=0, description="How soon to look again while waiting for Confluent or a dependency."
+    )
+    peering: str | None = Field(default=None, description="kopf peering name; set when running more than one replica.")
+    priority: int = Field(default=0, description="kopf peering priority of this replica.")
+    liveness_port: int = Field(default=8080, description="Port of the /healthz liveness endpoint; 0 disables.")
+    liveness_host: str = Field(default="0.0.0.0", description="Address the liveness endpoint binds to.")  # noqa: S104
+    log_format: str = Field(default="plain", description="plain or json.")
+    log_level: str = Field(default="INFO", description="Python logging level.")
+
+    @field_validator("default_credentials_secret")
+    @classmethod
+    def _namespaced(cls, value: str | None) -> str | None:
+        if value is not None and value.count("/") != 1:
+            raise ValueError("default_credentials_secret must be namespace/name")
+        return value
