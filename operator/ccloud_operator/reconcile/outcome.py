@@ -1,0 +1,96 @@
+"""What a reconcile ended with, and the one place Confluent errors become an outcome.
+
+    Ready(reason, message)                   the resource is what the spec asks for
+    Waiting(reason, message, after, synced)  nothing is wrong; look again soon (dependency, propagation)
+    Retry(reason, message, after)            something transient failed; try again no sooner than `after`
+    Terminal(reason, message)                only a change (spec, Secret, Confluent side) can help
+    Paused(message)                          the pause annotation is set: nothing was looked at
+
+Knows nothing of kopf; the handlers turn outcomes into kopf's errors and requeues.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ccloud_operator.confluent import (
+    ApiError,
+    Conflict,
+    ConfluentError,
+    Forbidden,
+    NotFound,
+    QuotaExceeded,
+    RateLimited,
+    RetryPolicy,
+    ServerError,
+    TransportError,
+    Unauthorized,
+    ValidationFailed,
+)
+
+__all__ = ["Outcome", "Paused", "Ready", "Retry", "Terminal", "Waiting", "classify"]
+
+
+@dataclass(frozen=True)
+class Ready:
+    reason: str = "Ready"
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Waiting:
+    reason: str
+    message: str
+    after: float
+    synced: bool = True
+
+
+@dataclass(frozen=True)
+class Retry:
+    reason: str
+    message: str
+    after: float
+
+
+@dataclass(frozen=True)
+class Terminal:
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Paused:
+    message: str
+    reason: str = "ReconcilePaused"
+
+
+Outcome = Ready | Waiting | Retry | Terminal | Paused
+
+
+def classify(error: ConfluentError, attempt: int, policy: RetryPolicy, cap: float) -> Retry | Terminal:
+    """Turn a Confluent error into an outcome. `attempt` counts this object's failures in a row, from 1."""
+    message = str(error)
+    match error:
+        case RateLimited():
+            return Retry("RateLimited", message, min(cap, max(policy.delay(attempt, error), 1.0)))
+        case ServerError() | TransportError():
+            return Retry("ConfluentUnavailable", message, min(cap, policy.delay(attempt, error)))
+        case Unauthorized():
+            return Terminal(
+                "CredentialsInvalid",
+                f"{message}. Check the Cloud API key in the credentials Secret (keys apiKey and apiSecret).",
+            )
+        case QuotaExceeded():
+            return Terminal("QuotaExceeded", f"{message}. Free up quota in Confluent Cloud or raise the limit.")
+        case ValidationFailed():
+            return Terminal("Rejected", f"Confluent rejected the request: {message}")
+        case Forbidden():
+            return Terminal("Forbidden", f"{message}. The API key's principal lacks a role for this operation.")
+        case Conflict():
+            return Terminal("Conflict", message)
+        case NotFound():
+            # A dependency vanished between two calls; the next pass observes it afresh.
+            return Retry("NotFound", message, min(cap, policy.delay(attempt, error)))
+        case ApiError():
+            return Terminal("ApiError", message)
+    return Retry("Error", message, min(cap, policy.delay(attempt, error)))
