@@ -1,0 +1,268 @@
+"""Pacing for one Confluent credential, shared by every caller in the process.
+
+Confluent limits requests per API key and says how it stands on every answer:
+`X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (relative seconds), and
+`Retry-After` on a 429. A `RateGovernor` turns those into permission to send:
+
+- it hands out at most `Remaining` requests (minus those still in flight) until `Reset`;
+- when that budget is spent it waits for `Reset`, then lets one request out to learn the new budget
+  before releasing more, so a burst of thousands of calls flows under the limit instead of bouncing
+  off it, whatever window the server keeps (fixed, or a token bucket);
+- after a 429 nobody sends until `Retry-After` has passed;
+- at most `max_concurrency` requests are in flight at once;
+- callers are served first come, first served.
+
+Before the first answer only one request goes out; if answers carry no rate headers the governor
+only bounds concurrency. `RateGovernor.for_key(key)` is the process-wide registry: one governor per
+credential key. `snapshot()` gives the state for metrics and for a RateLimited condition.
+
+Knows nothing of HTTP clients, retries or Kubernetes: it reads headers and status codes only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+from ccloud_operator.confluent.errors import parse_retry_after
+
+__all__ = ["GovernorState", "RateGovernor", "Ticket"]
+
+_DEFAULT_THROTTLE = 1.0
+
+
+@dataclass(frozen=True)
+class GovernorState:
+    """What a governor knows, as of one moment (times are wall-clock UTC)."""
+
+    limit: int | None
+    remaining: int | None
+    reset_at: datetime | None
+    throttled_until: datetime | None
+    waiting: int
+    inflight: int = 0
+    requests: int = 0
+    rate_limited: int = 0
+
+    @property
+    def throttled(self) -> bool:
+        """Whether Confluent asked everyone on this credential to wait (a 429 with Retry-After)."""
+        return self.throttled_until is not None
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """Permission to send one request; hand it back with `RateGovernor.release`."""
+
+    probe: bool
+    epoch: int
+
+
+def _number(headers: Mapping[str, str], name: str) -> float | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class RateGovernor:
+    """Paces the requests of one credential from Confluent's rate-limit headers (see the module)."""
+
+    _registry: ClassVar[dict[str, RateGovernor]] = {}
+    _registry_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, *, max_concurrency: int = 8) -> None:
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, not {max_concurrency}")
+        self.max_concurrency = max_concurrency
+        self._limit: int | None = None
+        self._remaining: int | None = None
+        self._reset_at: float | None = None
+        self._throttled_until = 0.0
+        self._heard = False
+        self._inflight = 0
+        self._probing = False
+        self._requests = 0
+        self._rate_limited = 0
+        self._waiters: deque[asyncio.Future[Ticket]] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._epoch = 0
+
+    @classmethod
+    def for_key(cls, key: str, **options: Any) -> RateGovernor:
+        """The process-wide governor for credential `key` (`options` apply when it is created)."""
+        with cls._registry_lock:
+            governor = cls._registry.get(key)
+            if governor is None:
+                governor = cls._registry[key] = cls(**options)
+            return governor
+
+    def __repr__(self) -> str:
+        s = self.snapshot()
+        return f"RateGovernor(limit={s.limit}, remaining={s.remaining}, inflight={s.inflight}, waiting={s.waiting})"
+
+    # -- what callers use -------------------------------------------------------------------------
+
+    async def acquire(self) -> Ticket:
+        """Wait for permission to send one request."""
+        loop = self._bind()
+        if not self._waiters:
+            ticket = self._try_grant(time.monotonic())
+            if ticket is not None:
+                return ticket
+        waiter: asyncio.Future[Ticket] = loop.create_future()
+        self._waiters.append(waiter)
+        self._schedule(time.monotonic())
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release(waiter.result())
+            else:
+                self._drop(waiter)
+            raise
+
+    def release(self, ticket: Ticket, status: int | None = None, headers: Mapping[str, str] | None = None) -> None:
+        """Hand back `ticket` with what the answer said (`status`, `headers`); None when none came."""
+        if ticket.epoch != self._epoch:
+            return  # granted on an event loop that is gone
+        now = time.monotonic()
+        self._inflight -= 1
+        if ticket.probe:
+            self._probing = False
+        if status is not None:
+            self._heard = True
+            self._learn(now, ticket, status, headers or {})
+        self._pump()
+
+    def throttled_for(self) -> float:
+        """Seconds until Confluent's last Retry-After has passed (0 when not throttled)."""
+        return max(0.0, self._throttled_until - time.monotonic())
+
+    def snapshot(self) -> GovernorState:
+        """The current state, for metrics and for a RateLimited condition."""
+        now_mono, now = time.monotonic(), datetime.now(UTC)
+
+        def wall(at: float | None) -> datetime | None:
+            return None if at is None or at <= now_mono else now + timedelta(seconds=at - now_mono)
+
+        return GovernorState(
+            limit=self._limit,
+            remaining=self._remaining,
+            reset_at=wall(self._reset_at),
+            throttled_until=wall(self._throttled_until),
+            waiting=sum(1 for w in self._waiters if not w.done()),
+            inflight=self._inflight,
+            requests=self._requests,
+            rate_limited=self._rate_limited,
+        )
+
+    # -- the bookkeeping --------------------------------------------------------------------------
+
+    def _bind(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # Futures and timers belong to one loop; a new loop (a new test, a restart) starts the
+            # queue afresh but keeps what was learned about the limits.
+            self._loop, self._epoch = loop, self._epoch + 1
+            self._waiters.clear()
+            self._timer = None
+            self._inflight, self._probing = 0, False
+        return loop
+
+    def _try_grant(self, now: float) -> Ticket | None:
+        if now < self._throttled_until or self._inflight >= self.max_concurrency:
+            return None
+        probe = False
+        if self._remaining is None:
+            if not self._heard:
+                # Nothing is known yet: send one request alone and learn the budget from its answer.
+                if self._inflight or self._probing:
+                    return None
+                probe = True
+        elif self._remaining > 0:
+            self._remaining -= 1
+        elif self._probing or (self._reset_at is not None and now < self._reset_at):
+            return None
+        else:
+            # The window has reset, but to what is unknown: one request finds out for the rest.
+            probe = True
+        self._probing = self._probing or probe
+        self._inflight += 1
+        self._requests += 1
+        return Ticket(probe=probe, epoch=self._epoch)
+
+    def _learn(self, now: float, ticket: Ticket, status: int, headers: Mapping[str, str]) -> None:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        limit = _number(lowered, "x-ratelimit-limit")
+        remaining = _number(lowered, "x-ratelimit-remaining")
+        reset = _number(lowered, "x-ratelimit-reset")
+        window_over = self._reset_at is None or now >= self._reset_at
+        if remaining is not None:
+            # Requests still in flight may spend from the same budget before their answers arrive.
+            estimate = max(0, int(remaining) - self._inflight)
+            self._remaining = estimate if window_over or self._remaining is None else min(self._remaining, estimate)
+            if reset is not None:
+                at = now + reset
+                self._reset_at = at if window_over or self._reset_at is None else max(self._reset_at, at)
+            if limit is not None:
+                self._limit = int(limit)
+        elif ticket.probe and status != 429:
+            # This endpoint reports no budget: stop pacing by a stale one, bound concurrency only.
+            self._remaining, self._reset_at = None, None
+        if status == 429:
+            self._rate_limited += 1
+            wait = parse_retry_after(lowered.get("retry-after"))
+            wait = wait if wait is not None else reset if reset is not None else _DEFAULT_THROTTLE
+            self._throttled_until = max(self._throttled_until, now + wait)
+            # Retry-After is the server's own word on when to try again: probe then, not at Reset.
+            self._remaining = 0
+            self._reset_at = self._throttled_until
+
+    def _pump(self) -> None:
+        if self._loop is None or self._loop.is_closed():
+            return
+        now = time.monotonic()
+        while self._waiters:
+            waiter = self._waiters[0]
+            if waiter.done():
+                self._waiters.popleft()
+                continue
+            ticket = self._try_grant(now)
+            if ticket is None:
+                break
+            self._waiters.popleft()
+            waiter.set_result(ticket)
+        self._schedule(now)
+
+    def _schedule(self, now: float) -> None:
+        """Wake the queue when time alone will change the answer (a Retry-After or a reset)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._waiters or self._loop is None:
+            return
+        at: float | None = None
+        if self._throttled_until > now:
+            at = self._throttled_until
+        elif self._remaining == 0 and not self._probing and self._reset_at is not None and self._reset_at > now:
+            at = self._reset_at
+        if at is not None:
+            self._timer = self._loop.call_later(at - now, self._pump)
+
+    def _drop(self, waiter: asyncio.Future[Ticket]) -> None:
+        try:
+            self._waiters.remove(waiter)
+        except ValueError:
+            pass
+        self._pump()

@@ -1,0 +1,290 @@
+"""The one place requests leave for Confluent: auth, pacing, retries, logging, error mapping.
+
+`ApiTransport` wraps an `httpx.AsyncClient` (the `transport` argument is the seam for tests:
+`httpx.ASGITransport(app=emulator.app)`). Every request waits for the credential's
+`RateGovernor`, is retried by the `RetryPolicy`, is logged as one line without its body, and turns
+into an `ApiError` when Confluent answers with an error.
+
+What never reaches a log line or an exception: the Authorization header, the API secret, secrets
+the caller names (config values, new API key secrets), query strings of foreign URLs (presigned
+upload signatures), and error bodies beyond ~200 scrubbed characters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+
+from ccloud_operator.confluent.errors import (
+    ApiError,
+    ConfluentError,
+    ConnectFailed,
+    RateLimited,
+    TransportError,
+    from_response,
+    scrub,
+)
+from ccloud_operator.confluent.governor import RateGovernor
+from ccloud_operator.confluent.models import ApiModel
+from ccloud_operator.confluent.retry import RetryPolicy
+
+__all__ = ["DEFAULT_BASE_URL", "ApiTransport", "Credentials", "Params", "segment"]
+
+DEFAULT_BASE_URL = "https://api.confluent.cloud"
+MAX_PAGES = 10_000
+
+log = logging.getLogger("ccloud_operator.confluent")
+
+M = TypeVar("M", bound=ApiModel)
+Params = Mapping[str, str | int | Sequence[str]]
+
+# httpx errors raised before a single byte of the request was sent.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class _NoQueryInHttpxLogs(logging.Filter):
+    """httpx logs every URL whole; a presigned URL's query is a credential, so it goes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(a.copy_with(query=None) if isinstance(a, httpx.URL) else a for a in record.args)
+        return True
+
+
+if not any(isinstance(f, _NoQueryInHttpxLogs) for f in logging.getLogger("httpx").filters):
+    logging.getLogger("httpx").addFilter(_NoQueryInHttpxLogs())
+
+
+class Credentials(BaseModel):
+    """A Confluent Cloud API key and its secret; repr and str show the key only."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    secret: SecretStr
+
+    def __str__(self) -> str:
+        return self.key
+
+    def auth(self) -> httpx.BasicAuth:
+        return httpx.BasicAuth(self.key, self.secret.get_secret_value())
+
+
+class ApiTransport:
+    """Sends requests for one credential (see the module docstring)."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        base_url: str,
+        transport: httpx.AsyncBaseTransport | None,
+        retry: RetryPolicy,
+        governor: RateGovernor,
+        timeout: float,
+        page_size: int,
+        upload_timeout: float = 600.0,
+    ) -> None:
+        self.credentials = credentials
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry
+        self.governor = governor
+        self.page_size = page_size
+        self._secrets: set[str] = {credentials.secret.get_secret_value()}
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=transport,
+            auth=credentials.auth(),
+            timeout=timeout,
+            follow_redirects=True,
+            headers={"User-Agent": "ccloud-operator", "Accept": "application/json"},
+        )
+        # Presigned upload URLs are someone else's: no Confluent credential may travel there.
+        self._foreign = httpx.AsyncClient(transport=transport, timeout=upload_timeout, follow_redirects=True)
+
+    async def aclose(self) -> None:
+        await self._foreign.aclose()
+        await self._http.aclose()
+
+    def remember_secret(self, value: str) -> None:
+        """Scrub `value` from every error text from now on (a new API key secret, for one)."""
+        if value:
+            self._secrets.add(value)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Params | None = None,
+        json: object = None,
+        secrets: Iterable[str] = (),
+        auth: httpx.Auth | None = None,
+        governor: RateGovernor | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> httpx.Response:
+        """Send one Confluent request, paced and retried; a 2xx response or an exception."""
+        secrets = self._secrets.union(secrets)
+        kwargs: dict[str, Any] = {"params": params, "json": json}
+        if auth is not None:
+            kwargs["auth"] = auth
+        return await self._send(
+            self._http, method, url, kwargs, secrets, governor or self.governor, retry or self.retry
+        )
+
+    async def foreign(self, method: str, url: str, *, secrets: Iterable[str] = (), **kwargs: Any) -> httpx.Response:
+        """Send to a URL outside Confluent's API (a presigned upload): no auth, no governor."""
+        return await self._send(self._foreign, method, url, kwargs, self._secrets.union(secrets), None, self.retry)
+
+    async def json(self, method: str, url: str, **kwargs: Any) -> Any:
+        """`request`, then the decoded JSON body (None when the body is empty)."""
+        response = await self.request(method, url, **kwargs)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiError(
+                response.status_code,
+                "invalid_response",
+                "the body is not JSON",
+                response.headers.get("x-request-id"),
+                method=method,
+                path=self._where(response.request.url),
+            ) from None
+
+    async def model(self, model: type[M], method: str, url: str, **kwargs: Any) -> M:
+        """`json`, validated into `model`."""
+        body = await self.json(method, url, **kwargs)
+        return parse(model, body, f"{method} {url}")
+
+    async def paginate(self, model: type[M], path: str, params: Params | None = None, *, sized: bool = True) -> list[M]:
+        """Every item of a standard list, following `metadata.next` to the last page.
+
+        `sized=False` leaves out `page_size`, for the lists whose spec has no such parameter.
+        """
+        url: str | None = path
+        query: dict[str, Any] = {**(params or {}), **({"page_size": self.page_size} if sized else {})}
+        items: list[M] = []
+        seen: set[str] = set()
+        while url is not None:
+            body = await self.json("GET", url, params=query)
+            if not isinstance(body, dict):
+                raise ApiError(200, "invalid_response", f"GET {path} returned no list object")
+            items.extend(parse(model, item, f"GET {path}") for item in body.get("data") or [])
+            next_url = (body.get("metadata") or {}).get("next")
+            url, query = (self._reroot(next_url), {}) if next_url else (None, {})
+            if url is not None and (url in seen or len(seen) >= MAX_PAGES):
+                raise ApiError(200, "pagination_loop", f"GET {path}: metadata.next repeats or never ends")
+            if url is not None:
+                seen.add(url)
+        return items
+
+    def _reroot(self, next_url: str) -> str:
+        # metadata.next is absolute; keep its path and query but send it to the host we were given,
+        # so our credentials never travel to a host nobody configured.
+        parsed = httpx.URL(next_url)
+        return parsed.raw_path.decode("ascii")
+
+    def _where(self, url: httpx.URL) -> str:
+        """A URL fit for a log line: the path on our API host, else host and path; never a query."""
+        if url.netloc == self._http.base_url.netloc:
+            return url.path
+        return f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}"
+
+    async def _send(
+        self,
+        http: httpx.AsyncClient,
+        method: str,
+        url: str,
+        kwargs: dict[str, Any],
+        secrets: set[str],
+        governor: RateGovernor | None,
+        retry: RetryPolicy,
+    ) -> httpx.Response:
+        where = self._where(http.build_request(method, url, params=kwargs.get("params")).url)
+        attempt = 0
+        while True:
+            attempt += 1
+            error = await self._attempt(http, method, url, kwargs, secrets, governor, retry, where)
+            if isinstance(error, httpx.Response):
+                return error
+            if attempt >= retry.max_attempts or not retry.should_retry(method, error):
+                raise error
+            wait = retry.delay(attempt, error)
+            log.warning(
+                "%s %s attempt %d/%d in %.2fs after %s", method, where, attempt + 1, retry.max_attempts, wait, error
+            )
+            await asyncio.sleep(wait)
+
+    async def _attempt(
+        self,
+        http: httpx.AsyncClient,
+        method: str,
+        url: str,
+        kwargs: dict[str, Any],
+        secrets: set[str],
+        governor: RateGovernor | None,
+        retry: RetryPolicy,
+        where: str,
+    ) -> httpx.Response | ConfluentError:
+        """One try: the successful response, or the error it ended with."""
+        if governor is not None:
+            throttled = governor.throttled_for()
+            if throttled > retry.cap:
+                # Waiting that long here would hold a caller hostage; the caller schedules it instead.
+                return RateLimited(
+                    429,
+                    "throttled",
+                    f"Confluent asked this credential to wait {throttled:.0f}s",
+                    retry_after=throttled,
+                    method=method,
+                    path=where,
+                )
+            ticket = await governor.acquire()
+        started = time.monotonic()
+        try:
+            response = await http.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            if governor is not None:
+                governor.release(ticket)
+            kind = ConnectFailed if isinstance(exc, _NOT_SENT) else TransportError
+            reason = scrub(str(exc) or type(exc).__name__, secrets)
+            log.info("%s %s failed: %s: %s", method, where, type(exc).__name__, reason)
+            error = kind(f"{method} {where}: {type(exc).__name__}: {reason}", method=method, path=where)
+            error.__cause__ = exc
+            return error
+        except BaseException:
+            if governor is not None:
+                governor.release(ticket)
+            raise
+        if governor is not None:
+            governor.release(ticket, response.status_code, response.headers)
+        elapsed = (time.monotonic() - started) * 1000
+        request_id = response.headers.get("x-request-id", "-")
+        log.debug("%s %s %d in %.0fms (request %s)", method, where, response.status_code, elapsed, request_id)
+        if response.is_success:
+            return response
+        return from_response(response, secrets=secrets)
+
+
+def segment(value: str) -> str:
+    """`value` escaped to be one path segment (connector names may hold any character)."""
+    return quote(value, safe="")
+
+
+def parse(model: type[M], body: object, what: str) -> M:
+    """Validate a response body into `model`; a body that does not fit is Confluent's error."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        # pydantic's message would quote the input, which may hold secrets: name the fields only.
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) or "<root>" for e in exc.errors()[:5])
+        raise ApiError(200, "invalid_response", f"{what}: unexpected {model.__name__} ({fields})") from None
