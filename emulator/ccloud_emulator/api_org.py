@@ -1,0 +1,234 @@
+"""org/v2 environments, cmk/v2 Kafka clusters (read), and the Kafka REST topic list.
+
+The topic list exists so a client can check that a new Kafka API key has propagated: the cluster's
+`http_endpoint` points at the emulator itself. Everything is scoped to the caller's organisation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ccloud_emulator.core import Core, timestamp
+from ccloud_emulator.errors import ApiError
+from ccloud_emulator.rest import (
+    caller,
+    env_crn,
+    env_ref,
+    json_object,
+    json_response,
+    page,
+    require_query,
+    text_field,
+)
+from ccloud_emulator.state import Environment, KafkaCluster
+
+__all__ = ["OrgApi"]
+
+
+def _env_not_found(env_id: str) -> ApiError:
+    return ApiError(404, "Resource Not Found", code="resource_not_found", title="Not Found")
+
+
+class OrgApi:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/org/v2/environments", self.list_environments, methods=["GET"]),
+            Route("/org/v2/environments", self.create_environment, methods=["POST"]),
+            Route("/org/v2/environments/{id}", self.get_environment, methods=["GET"]),
+            Route("/org/v2/environments/{id}", self.update_environment, methods=["PATCH"]),
+            Route("/org/v2/environments/{id}", self.delete_environment, methods=["DELETE"]),
+            Route("/cmk/v2/clusters", self.list_clusters, methods=["GET"]),
+            Route("/cmk/v2/clusters/{id}", self.get_cluster, methods=["GET"]),
+            Route("/kafka/v3/clusters/{cluster_id}/topics", self.list_topics, methods=["GET"]),
+        ]
+
+    # environments
+
+    def render_environment(self, base: str, env: Environment) -> dict[str, Any]:
+        return {
+            "api_version": "org/v2",
+            "kind": "Environment",
+            "id": env.id,
+            "metadata": {
+                "self": f"{base}/org/v2/environments/{env.id}",
+                "resource_name": env_crn(env.org_id, env.id),
+                "created_at": timestamp(env.created_at),
+                "updated_at": timestamp(env.updated_at),
+            },
+            "display_name": env.display_name,
+            "stream_governance_config": {"package": env.stream_governance},
+        }
+
+    def _environment(self, org_id: str, env_id: str) -> Environment:
+        env = self.core.state.environments.get(env_id)
+        if env is None or env.org_id != org_id:
+            raise _env_not_found(env_id)
+        return env
+
+    async def list_environments(self, request: Request) -> Response:
+        who = caller(request)
+        base = self.core.base_url(request)
+        with self.core.lock:
+            envs = [e for e in self.core.state.environments.values() if e.org_id == who.org_id]
+            envs.sort(key=lambda e: (e.created_at, e.id))
+            body = page(
+                request,
+                base,
+                api_version="org/v2",
+                kind="EnvironmentList",
+                items=envs,
+                render=lambda e: self.render_environment(base, e),
+            )
+        return json_response(body)
+
+    async def get_environment(self, request: Request) -> Response:
+        who = caller(request)
+        with self.core.lock:
+            env = self._environment(who.org_id, request.path_params["id"])
+            return json_response(self.render_environment(self.core.base_url(request), env))
+
+    async def create_environment(self, request: Request) -> Response:
+        who = caller(request)
+        body = await json_object(request)
+        name = text_field(body, "display_name", "/display_name", required=True, max_length=64)
+        governance = body.get("stream_governance_config") or {}
+        package = governance.get("package", "ESSENTIALS") if isinstance(governance, dict) else "ESSENTIALS"
+        base = self.core.base_url(request)
+        with self.core.lock:
+            for env in self.core.state.environments.values():
+                if env.org_id == who.org_id and env.display_name == name:
+                    raise ApiError(
+                        409,
+                        f"Environment name '{name}' is already in use",
+                        location=f"{base}/org/v2/environments/{env.id}",
+                    )
+            now = self.core.now()
+            env = Environment(
+                id=self.core.new_id("env-"),
+                org_id=who.org_id,
+                display_name=name,
+                created_at=now,
+                updated_at=now,
+                stream_governance=str(package),
+            )
+            self.core.state.environments[env.id] = env
+            self.core.commit()
+            rendered = self.render_environment(base, env)
+        return json_response(rendered, 201, {"Location": rendered["metadata"]["self"]})
+
+    async def update_environment(self, request: Request) -> Response:
+        who = caller(request)
+        body = await json_object(request)
+        with self.core.lock:
+            env = self._environment(who.org_id, request.path_params["id"])
+            if "display_name" in body:
+                env.display_name = text_field(body, "display_name", "/display_name", required=True, max_length=64)
+            governance = body.get("stream_governance_config")
+            if isinstance(governance, dict) and isinstance(governance.get("package"), str):
+                env.stream_governance = governance["package"]
+            env.updated_at = self.core.now()
+            self.core.commit()
+            return json_response(self.render_environment(self.core.base_url(request), env))
+
+    async def delete_environment(self, request: Request) -> Response:
+        who = caller(request)
+        with self.core.lock:
+            env = self._environment(who.org_id, request.path_params["id"])
+            state = self.core.state
+            # Deleting an environment deletes what lives in it.
+            for cluster_id in [c.id for c in state.clusters.values() if c.env_id == env.id]:
+                del state.clusters[cluster_id]
+            for key in [k for k, c in state.connectors.items() if c.env_id == env.id]:
+                del state.connectors[key]
+            for vid in [v.id for v in state.ccpm_versions.values() if v.env_id == env.id]:
+                del state.ccpm_versions[vid]
+            for pid in [p.id for p in state.ccpm_plugins.values() if p.env_id == env.id]:
+                del state.ccpm_plugins[pid]
+            del state.environments[env.id]
+            self.core.commit()
+        return Response(status_code=204)
+
+    # Kafka clusters
+
+    def render_cluster(self, base: str, org_id: str, cluster: KafkaCluster) -> dict[str, Any]:
+        crn = f"{env_crn(org_id, cluster.env_id)}/cloud-cluster={cluster.id}"
+        return {
+            "api_version": "cmk/v2",
+            "kind": "Cluster",
+            "id": cluster.id,
+            "metadata": {
+                "self": f"{base}/cmk/v2/clusters/{cluster.id}",
+                "resource_name": crn,
+                "created_at": timestamp(cluster.created_at),
+                "updated_at": timestamp(cluster.updated_at),
+            },
+            "spec": {
+                "display_name": cluster.display_name,
+                "availability": cluster.availability,
+                "cloud": cluster.cloud.value,
+                "region": cluster.region,
+                "config": {"kind": "Basic"},
+                "kafka_bootstrap_endpoint": cluster.bootstrap,
+                "http_endpoint": base,
+                "api_endpoint": base,
+                "endpoints": {
+                    "PUBLIC": {
+                        "kafka_bootstrap_endpoint": cluster.bootstrap,
+                        "http_endpoint": base,
+                        "connection_type": "PUBLIC",
+                    }
+                },
+                "environment": env_ref(base, org_id, cluster.env_id),
+            },
+            "status": {"phase": "PROVISIONED"},
+        }
+
+    async def list_clusters(self, request: Request) -> Response:
+        who = caller(request)
+        env_id = require_query(request, "environment")
+        base = self.core.base_url(request)
+        with self.core.lock:
+            self._environment(who.org_id, env_id)
+            clusters = [c for c in self.core.state.clusters.values() if c.env_id == env_id]
+            clusters.sort(key=lambda c: (c.created_at, c.id))
+            body = page(
+                request,
+                base,
+                api_version="cmk/v2",
+                kind="ClusterList",
+                items=clusters,
+                render=lambda c: self.render_cluster(base, who.org_id, c),
+                filters=("environment",),
+            )
+        return json_response(body)
+
+    async def get_cluster(self, request: Request) -> Response:
+        who = caller(request)
+        env_id = require_query(request, "environment")
+        with self.core.lock:
+            self._environment(who.org_id, env_id)
+            cluster = self.core.state.clusters.get(request.path_params["id"])
+            if cluster is None or cluster.env_id != env_id:
+                raise ApiError(404, "Resource Not Found", code="resource_not_found", title="Not Found")
+            return json_response(self.render_cluster(self.core.base_url(request), who.org_id, cluster))
+
+    async def list_topics(self, request: Request) -> Response:
+        cluster_id = request.path_params["cluster_id"]
+        base = self.core.base_url(request)
+        with self.core.lock:
+            if cluster_id not in self.core.state.clusters:
+                raise ApiError(404, "Cluster not found")
+        return json_response(
+            {
+                "kind": "KafkaTopicList",
+                "metadata": {"self": f"{base}/kafka/v3/clusters/{cluster_id}/topics", "next": None},
+                "data": [],
+            }
+        )

@@ -1,0 +1,712 @@
+"""Custom connector plugins: the org-scoped connect/v1 API and the environment-scoped ccpm/v1 API.
+
+Both take their archive through a presigned upload (see `uploads`). A connect/v1 plugin is checked
+when it is created; a ccpm/v1 version is PROCESSING until `timing.plugin_version_processing` has
+passed, then READY, or FAILED with Confluent's message when the upload was not a zip or jar.
+Display names are unique (per organisation for connect/v1, per environment for ccpm/v1); a plugin or
+version that a connector uses cannot be deleted.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ccloud_emulator.core import Caller, Core, timestamp
+from ccloud_emulator.errors import ApiError
+from ccloud_emulator.rest import (
+    caller,
+    env_crn,
+    env_ref,
+    json_object,
+    json_response,
+    org_crn,
+    page,
+    require_query,
+    text_field,
+)
+from ccloud_emulator.state import (
+    CcpmPlugin,
+    CcpmVersion,
+    Cloud,
+    ConnectorClass,
+    ContentFormat,
+    Environment,
+    LegacyPlugin,
+    Upload,
+    UploadApi,
+    VersionPhase,
+)
+from ccloud_emulator.uploads import UPLOAD_TTL, presign
+
+__all__ = ["INVALID_ARCHIVE", "PluginApi", "version_phase"]
+
+INVALID_ARCHIVE = "Version creation failed due to invalid plugin archive."
+_CLASS = re.compile(r"^(([a-zA-Z][a-zA-Z_$0-9]*(\.[a-zA-Z][a-zA-Z_$0-9]*)*)\.)?([a-zA-Z][a-zA-Z_$0-9]*)$")
+_PROPERTY = re.compile(r"^[\w\+\.-]+$")
+_LINK = re.compile(r"^$|^(http://|https://).+")
+# SemVer, with the leading "v" that Confluent's own docs use
+_VERSION = re.compile(r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
+_RUNTIMES = [
+    {
+        "id": "ccr-3-9-0",
+        "custom_connect_plugin_runtime_name": "3.9.0",
+        "runtime_ak_version": "3.9.0",
+        "supported_java_versions": ["11", "17"],
+        "product_maturity": "GA",
+        "end_of_life_at": "2027-06-30T00:00:00.000000Z",
+        "description": "Apache Kafka 3.9 runtime",
+    },
+    {
+        "id": "ccr-4-2",
+        "custom_connect_plugin_runtime_name": "4.2",
+        "runtime_ak_version": "4.2.0",
+        "supported_java_versions": ["17", "21"],
+        "product_maturity": "PREVIEW",
+        "end_of_life_at": "2028-06-30T00:00:00.000000Z",
+        "description": "Apache Kafka 4.2 runtime",
+    },
+]
+
+
+def version_phase(version: CcpmVersion, now: float) -> VersionPhase:
+    if now < version.ready_at:
+        return VersionPhase.PROCESSING
+    return VersionPhase.FAILED if version.failure else VersionPhase.READY
+
+
+def _plugin_not_found() -> ApiError:
+    return ApiError(404, "failed to retrieve custom plugin: Not Found", code="not_found")
+
+
+def _enum(value: object, allowed: type[Cloud] | type[ContentFormat], pointer: str, default: str = "") -> Any:
+    if value is None and default:
+        value = default
+    if not isinstance(value, str) or value.upper() not in allowed.__members__:
+        choices = ", ".join(allowed.__members__)
+        raise ApiError(400, f"'{pointer.strip('/')}' must be one of {choices}", code="invalid_input", pointer=pointer)
+    return allowed(value.upper())
+
+
+def _properties(value: object, pointer: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) and _PROPERTY.match(v) for v in value):
+        raise ApiError(422, "sensitive_config_properties must be a list of property names", pointer=pointer)
+    return list(value)
+
+
+def _link(body: dict[str, Any], pointer: str) -> str:
+    link = text_field(body, "documentation_link", pointer, required=False, max_length=512)
+    if not _LINK.match(link):
+        raise ApiError(422, "documentation_link must be an http(s) URL", pointer=pointer)
+    return link
+
+
+class PluginApi:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/connect/v1/presigned-upload-url", self.connect_presigned_url, methods=["POST"]),
+            Route("/connect/v1/custom-connector-plugins", self.list_legacy, methods=["GET"]),
+            Route("/connect/v1/custom-connector-plugins", self.create_legacy, methods=["POST"]),
+            Route("/connect/v1/custom-connector-plugins/{id}", self.get_legacy, methods=["GET"]),
+            Route("/connect/v1/custom-connector-plugins/{id}", self.update_legacy, methods=["PATCH"]),
+            Route("/connect/v1/custom-connector-plugins/{id}", self.delete_legacy, methods=["DELETE"]),
+            Route("/connect/v1/custom-connector-runtimes", self.list_runtimes, methods=["GET"]),
+            Route("/ccpm/v1/presigned-upload-url", self.ccpm_presigned_url, methods=["POST"]),
+            Route("/ccpm/v1/plugins", self.list_plugins, methods=["GET"]),
+            Route("/ccpm/v1/plugins", self.create_plugin, methods=["POST"]),
+            Route("/ccpm/v1/plugins/{id}", self.get_plugin, methods=["GET"]),
+            Route("/ccpm/v1/plugins/{id}", self.update_plugin, methods=["PATCH"]),
+            Route("/ccpm/v1/plugins/{id}", self.delete_plugin, methods=["DELETE"]),
+            Route("/ccpm/v1/plugins/{plugin_id}/versions", self.list_versions, methods=["GET"]),
+            Route("/ccpm/v1/plugins/{plugin_id}/versions", self.create_version, methods=["POST"]),
+            Route("/ccpm/v1/plugins/{plugin_id}/versions/{id}", self.get_version, methods=["GET"]),
+            Route("/ccpm/v1/plugins/{plugin_id}/versions/{id}", self.delete_version, methods=["DELETE"]),
+        ]
+
+    # shared
+
+    def _new_upload(self, who: Caller, api: UploadApi, cloud: Cloud, fmt: ContentFormat, env: str | None) -> Upload:
+        upload = Upload(
+            id=self.core.new_uuid(),
+            org_id=who.org_id,
+            api=api,
+            cloud=cloud,
+            content_format=fmt,
+            env_id=env,
+            created_at=self.core.now(),
+        )
+        self.core.state.uploads[upload.id] = upload
+        self.core.commit()
+        return upload
+
+    def _upload_source(self, who: Caller, body: dict[str, Any], pointer: str, api: UploadApi) -> Upload:
+        source = body.get("upload_source")
+        if not isinstance(source, dict):
+            raise ApiError(400, "'upload_source' is required", code="invalid_input", pointer=pointer)
+        if source.get("location") != "PRESIGNED_URL_LOCATION":
+            raise ApiError(
+                400,
+                "upload_source.location must be PRESIGNED_URL_LOCATION",
+                code="invalid_input",
+                pointer=f"{pointer}/location",
+            )
+        upload_id = source.get("upload_id")
+        upload = self.core.state.uploads.get(upload_id) if isinstance(upload_id, str) else None
+        if upload is None or upload.org_id != who.org_id or upload.api is not api:
+            raise ApiError(
+                400, f"Upload '{upload_id}' was not found", code="invalid_input", pointer=f"{pointer}/upload_id"
+            )
+        if self.core.now() > upload.created_at + UPLOAD_TTL and upload.received_at is None:
+            raise ApiError(
+                400, f"Upload '{upload_id}' has expired", code="invalid_input", pointer=f"{pointer}/upload_id"
+            )
+        return upload
+
+    def _environment(self, who: Caller, env_id: object, *, pointer: str = "", parameter: str = "") -> Environment:
+        env = self.core.state.environments.get(env_id) if isinstance(env_id, str) else None
+        if env is None or env.org_id != who.org_id:
+            if pointer:
+                raise ApiError(400, f"Environment '{env_id}' was not found", code="invalid_input", pointer=pointer)
+            raise ApiError(
+                403, f"Environment '{env_id}' is not accessible", code="forbidden_access", parameter=parameter
+            )
+        return env
+
+    def _in_use(self, *, plugin_id: str = "", version_id: str = "") -> list[str]:
+        return sorted(
+            c.name
+            for c in self.core.state.connectors.values()
+            if (plugin_id and c.plugin_id == plugin_id) or (version_id and c.version_id == version_id)
+        )
+
+    # connect/v1 presigned URL, plugins, runtimes
+
+    async def connect_presigned_url(self, request: Request) -> Response:
+        who = caller(request)
+        body = await json_object(request)
+        fmt = _enum(body.get("content_format"), ContentFormat, "/content_format")
+        cloud = _enum(body.get("cloud"), Cloud, "/cloud", default="AWS")
+        base = self.core.base_url(request)
+        with self.core.lock:
+            upload = self._new_upload(who, UploadApi.CONNECT, cloud, fmt, None)
+        url, form = presign(base, upload)
+        return json_response(
+            {
+                "api_version": "connect/v1",
+                "kind": "PresignedUrl",
+                "content_format": fmt.value,
+                "cloud": cloud.value,
+                "upload_id": upload.id,
+                "upload_url": url,
+                "upload_form_data": form,
+            }
+        )
+
+    @staticmethod
+    def render_legacy(base: str, plugin: LegacyPlugin) -> dict[str, Any]:
+        return {
+            "api_version": "connect/v1",
+            "kind": "CustomConnectorPlugin",
+            "id": plugin.id,
+            "metadata": {
+                "self": f"{base}/connect/v1/custom-connector-plugins/{plugin.id}",
+                "resource_name": f"{org_crn(plugin.org_id)}/custom-connector-plugin={plugin.id}",
+                "created_at": timestamp(plugin.created_at),
+                "updated_at": timestamp(plugin.updated_at),
+            },
+            "display_name": plugin.display_name,
+            "description": plugin.description,
+            "documentation_link": plugin.documentation_link,
+            "connector_class": plugin.connector_class,
+            "connector_type": plugin.connector_type,
+            "cloud": plugin.cloud.value,
+            "sensitive_config_properties": plugin.sensitive_config_properties,
+            "content_format": plugin.content_format.value,
+            "runtime_language": plugin.runtime_language,
+            # Confluent ignores upload_source on reads but its schema requires it
+            "upload_source": {"location": "PRESIGNED_URL_LOCATION", "upload_id": ""},
+        }
+
+    def _legacy(self, who: Caller, plugin_id: str) -> LegacyPlugin:
+        plugin = self.core.state.legacy_plugins.get(plugin_id)
+        if plugin is None or plugin.org_id != who.org_id:
+            raise _plugin_not_found()
+        return plugin
+
+    def _legacy_name_taken(self, who: Caller, name: str, base: str, but: str = "") -> None:
+        for plugin in self.core.state.legacy_plugins.values():
+            if plugin.org_id == who.org_id and plugin.display_name == name and plugin.id != but:
+                raise ApiError(
+                    409,
+                    f"A custom connector plugin named '{name}' already exists",
+                    location=f"{base}/connect/v1/custom-connector-plugins/{plugin.id}",
+                )
+
+    async def list_legacy(self, request: Request) -> Response:
+        who = caller(request)
+        cloud = request.query_params.get("cloud")
+        base = self.core.base_url(request)
+        with self.core.lock:
+            plugins = [
+                p
+                for p in self.core.state.legacy_plugins.values()
+                if p.org_id == who.org_id and (not cloud or p.cloud.value == cloud.upper())
+            ]
+            plugins.sort(key=lambda p: (p.created_at, p.id))
+            body = page(
+                request,
+                base,
+                api_version="connect/v1",
+                kind="CustomConnectorPluginList",
+                items=plugins,
+                render=lambda p: self.render_legacy(base, p),
+                filters=("cloud",),
+            )
+        return json_response(body)
+
+    async def create_legacy(self, request: Request) -> Response:
+        who = caller(request)
+        body = await json_object(request)
+        name = text_field(body, "display_name", "/display_name", required=True, max_length=60)
+        description = text_field(body, "description", "/description", required=False, max_length=256)
+        link = _link(body, "/documentation_link")
+        connector_class = text_field(body, "connector_class", "/connector_class", required=True, max_length=150)
+        if not _CLASS.match(connector_class):
+            raise ApiError(422, "connector_class is not a valid Java class name", pointer="/connector_class")
+        connector_type = text_field(body, "connector_type", "/connector_type", required=True).upper()
+        if connector_type not in ("SOURCE", "SINK"):
+            raise ApiError(
+                400, "connector_type must be SOURCE or SINK", code="invalid_input", pointer="/connector_type"
+            )
+        cloud = _enum(body.get("cloud"), Cloud, "/cloud", default="AWS")
+        sensitive = _properties(body.get("sensitive_config_properties"), "/sensitive_config_properties")
+        runtime = text_field(body, "runtime_language", "/runtime_language", required=False).upper() or "JAVA"
+        if runtime not in ("JAVA", "PYTHON"):
+            raise ApiError(
+                400, "runtime_language must be JAVA or PYTHON", code="invalid_input", pointer="/runtime_language"
+            )
+        base = self.core.base_url(request)
+        with self.core.lock:
+            upload = self._upload_source(who, body, "/upload_source", UploadApi.CONNECT)
+            if upload.cloud is not cloud:
+                raise ApiError(
+                    400, "The upload was made for another cloud", code="invalid_input", pointer="/upload_source"
+                )
+            if upload.received_at is None or not upload.valid_archive:
+                raise ApiError(
+                    400,
+                    "Failed to create custom plugin: the uploaded archive is missing or is not a valid zip or jar",
+                    code="invalid_input",
+                    pointer="/upload_source/upload_id",
+                )
+            self._legacy_name_taken(who, name, base)
+            now = self.core.now()
+            plugin = LegacyPlugin(
+                id=self.core.new_id("ccp-"),
+                org_id=who.org_id,
+                display_name=name,
+                description=description,
+                documentation_link=link,
+                connector_class=connector_class,
+                connector_type=connector_type,
+                cloud=cloud,
+                sensitive_config_properties=sensitive,
+                content_format=upload.content_format,
+                runtime_language=runtime,
+                created_at=now,
+                updated_at=now,
+            )
+            self.core.state.legacy_plugins[plugin.id] = plugin
+            self.core.commit()
+            rendered = self.render_legacy(base, plugin)
+        return json_response(rendered, 201, {"Location": rendered["metadata"]["self"]})
+
+    async def get_legacy(self, request: Request) -> Response:
+        who = caller(request)
+        with self.core.lock:
+            plugin = self._legacy(who, request.path_params["id"])
+            return json_response(self.render_legacy(self.core.base_url(request), plugin))
+
+    async def update_legacy(self, request: Request) -> Response:
+        who = caller(request)
+        body = await json_object(request)
+        base = self.core.base_url(request)
+        with self.core.lock:
+            plugin = self._legacy(who, request.path_params["id"])
+            for immutable in ("connector_class", "connector_type", "cloud"):
+                if immutable in body and str(body[immutable]).upper() != str(getattr(plugin, immutable)).upper():
+                    raise ApiError(
+                        400, f"'{immutable}' cannot be changed", code="invalid_input", pointer=f"/{immutable}"
+                    )
+            if "display_name" in body:
+                name = text_field(body, "display_name", "/display_name", required=True, max_length=60)
+                self._legacy_name_taken(who, name, base, but=plugin.id)
+                plugin.display_name = name
+            if "description" in body:
+                plugin.description = text_field(body, "description", "/description", required=True, max_length=256)
+            if "documentation_link" in body:
+                plugin.documentation_link = _link(body, "/documentation_link")
+            if "sensitive_config_properties" in body:
+                plugin.sensitive_config_properties = _properties(
+                    body["sensitive_config_properties"], "/sensitive_config_properties"
+                )
+            plugin.updated_at = self.core.now()
+            self.core.commit()
+            return json_response(self.render_legacy(base, plugin))
+
+    async def delete_legacy(self, request: Request) -> Response:
+        who = caller(request)
+        with self.core.lock:
+            plugin = self._legacy(who, request.path_params["id"])
+            users = self._in_use(plugin_id=plugin.id)
+            if users:
+                raise ApiError(400, f"The plugin is used by connector(s): {', '.join(users)}", code="plugin_in_use")
+            del self.core.state.legacy_plugins[plugin.id]
+            self.core.commit()
+        return Response(status_code=204)
+
+    async def list_runtimes(self, request: Request) -> Response:
+        base = self.core.base_url(request)
+        body = page(
+            request,
+            base,
+            api_version="connect/v1",
+            kind="CustomConnectorRuntimeList",
+            items=_RUNTIMES,
+            render=lambda r: {"api_version": "connect/v1", "kind": "CustomConnectorRuntime", **r},
+        )
+        return json_response(body)
+
+    # ccpm/v1 presigned URL
+
+    async def ccpm_presigned_url(self, request: Request) -> Response:
+        who = caller(request)
+        body = await json_object(request)
+        fmt = _enum(body.get("content_format"), ContentFormat, "/content_format")
+        cloud = _enum(body.get("cloud"), Cloud, "/cloud")
+        env_field = body.get("environment")
+        env_id = env_field.get("id") if isinstance(env_field, dict) else None
+        if not env_id:
+            raise ApiError(400, "'environment.id' is required", code="invalid_input", pointer="/environment/id")
+        base = self.core.base_url(request)
+        with self.core.lock:
+            env = self._environment(who, env_id, pointer="/environment/id")
+            upload = self._new_upload(who, UploadApi.CCPM, cloud, fmt, env.id)
+        url, form = presign(base, upload)
+        return json_response(
+            {
+                "api_version": "ccpm/v1",
+                "kind": "PresignedUrl",
+                "content_format": fmt.value,
+                "cloud": cloud.value,
+                "upload_id": upload.id,
+                "upload_url": url,
+                "upload_form_data": form,
+                "environment": env_ref(base, who.org_id, env.id),
+            },
+            201,
+        )
+
+    # ccpm/v1 plugins
+
+    @staticmethod
+    def render_plugin(base: str, plugin: CcpmPlugin) -> dict[str, Any]:
+        return {
+            "api_version": "ccpm/v1",
+            "kind": "CustomConnectPlugin",
+            "id": plugin.id,
+            "metadata": {
+                "self": f"{base}/ccpm/v1/plugins/{plugin.id}",
+                "resource_name": f"{env_crn(plugin.org_id, plugin.env_id)}/custom-connect-plugin={plugin.id}",
+                "created_at": timestamp(plugin.created_at),
+                "updated_at": timestamp(plugin.updated_at),
+            },
+            "spec": {
+                "display_name": plugin.display_name,
+                "description": plugin.description,
+                "cloud": plugin.cloud.value,
+                "runtime_language": "JAVA",
+                "environment": env_ref(base, plugin.org_id, plugin.env_id),
+            },
+        }
+
+    def _plugin(self, who: Caller, plugin_id: str, env_id: str) -> CcpmPlugin:
+        plugin = self.core.state.ccpm_plugins.get(plugin_id)
+        if plugin is None or plugin.org_id != who.org_id or plugin.env_id != env_id:
+            raise _plugin_not_found()
+        return plugin
+
+    def _plugin_name_taken(self, who: Caller, env_id: str, name: str, base: str, but: str = "") -> None:
+        for plugin in self.core.state.ccpm_plugins.values():
+            if (
+                plugin.org_id == who.org_id
+                and plugin.env_id == env_id
+                and plugin.display_name == name
+                and plugin.id != but
+            ):
+                raise ApiError(
+                    409,
+                    f"A custom connect plugin named '{name}' already exists in environment {env_id}",
+                    location=f"{base}/ccpm/v1/plugins/{plugin.id}",
+                )
+
+    @staticmethod
+    def _spec(body: dict[str, Any]) -> dict[str, Any]:
+        spec = body.get("spec")
+        if not isinstance(spec, dict):
+            raise ApiError(400, "'spec' is required", code="invalid_input", pointer="/spec")
+        return spec
+
+    @staticmethod
+    def _spec_env(spec: dict[str, Any]) -> str:
+        env = spec.get("environment")
+        env_id = env.get("id") if isinstance(env, dict) else None
+        if not isinstance(env_id, str) or not env_id:
+            raise ApiError(
+                400, "'spec.environment.id' is required", code="invalid_input", pointer="/spec/environment/id"
+            )
+        return env_id
+
+    async def list_plugins(self, request: Request) -> Response:
+        who = caller(request)
+        env_id = require_query(request, "environment")
+        cloud = request.query_params.get("spec.cloud")
+        base = self.core.base_url(request)
+        with self.core.lock:
+            self._environment(who, env_id, parameter="environment")
+            plugins = [
+                p
+                for p in self.core.state.ccpm_plugins.values()
+                if p.env_id == env_id and (not cloud or p.cloud.value == cloud.upper())
+            ]
+            plugins.sort(key=lambda p: (p.created_at, p.id))
+            body = page(
+                request,
+                base,
+                api_version="ccpm/v1",
+                kind="CustomConnectPluginList",
+                items=plugins,
+                render=lambda p: self.render_plugin(base, p),
+                filters=("environment", "spec.cloud"),
+            )
+        return json_response(body)
+
+    async def create_plugin(self, request: Request) -> Response:
+        who = caller(request)
+        spec = self._spec(await json_object(request))
+        name = text_field(spec, "display_name", "/spec/display_name", required=True, max_length=60)
+        description = text_field(spec, "description", "/spec/description", required=False, max_length=256)
+        if spec.get("cloud") is None:
+            raise ApiError(400, "'spec.cloud' is required", code="invalid_input", pointer="/spec/cloud")
+        cloud = _enum(spec.get("cloud"), Cloud, "/spec/cloud")
+        env_id = self._spec_env(spec)
+        base = self.core.base_url(request)
+        with self.core.lock:
+            env = self._environment(who, env_id, pointer="/spec/environment/id")
+            self._plugin_name_taken(who, env.id, name, base)
+            now = self.core.now()
+            plugin = CcpmPlugin(
+                id=self.core.new_id("ccp-", 10),
+                org_id=who.org_id,
+                env_id=env.id,
+                display_name=name,
+                description=description,
+                cloud=cloud,
+                created_at=now,
+                updated_at=now,
+            )
+            self.core.state.ccpm_plugins[plugin.id] = plugin
+            self.core.commit()
+            rendered = self.render_plugin(base, plugin)
+        return json_response(rendered, 202, {"Location": rendered["metadata"]["self"]})
+
+    async def get_plugin(self, request: Request) -> Response:
+        who = caller(request)
+        env_id = require_query(request, "environment")
+        with self.core.lock:
+            plugin = self._plugin(who, request.path_params["id"], env_id)
+            return json_response(self.render_plugin(self.core.base_url(request), plugin))
+
+    async def update_plugin(self, request: Request) -> Response:
+        who = caller(request)
+        spec = self._spec(await json_object(request))
+        env_id = self._spec_env(spec)
+        base = self.core.base_url(request)
+        with self.core.lock:
+            plugin = self._plugin(who, request.path_params["id"], env_id)
+            if "cloud" in spec and str(spec["cloud"]).upper() != plugin.cloud.value:
+                raise ApiError(400, "'spec.cloud' cannot be changed", code="invalid_input", pointer="/spec/cloud")
+            if "display_name" in spec:
+                name = text_field(spec, "display_name", "/spec/display_name", required=True, max_length=60)
+                self._plugin_name_taken(who, plugin.env_id, name, base, but=plugin.id)
+                plugin.display_name = name
+            if "description" in spec:
+                plugin.description = text_field(spec, "description", "/spec/description", required=True, max_length=256)
+            plugin.updated_at = self.core.now()
+            self.core.commit()
+            return json_response(self.render_plugin(base, plugin))
+
+    async def delete_plugin(self, request: Request) -> Response:
+        who = caller(request)
+        env_id = require_query(request, "environment")
+        with self.core.lock:
+            plugin = self._plugin(who, request.path_params["id"], env_id)
+            users = self._in_use(plugin_id=plugin.id)
+            if users:
+                raise ApiError(400, f"The plugin is used by connector(s): {', '.join(users)}", code="plugin_in_use")
+            state = self.core.state
+            for vid in [v.id for v in state.ccpm_versions.values() if v.plugin_id == plugin.id]:
+                del state.ccpm_versions[vid]
+            del state.ccpm_plugins[plugin.id]
+            self.core.commit()
+        return Response(status_code=204)
+
+    # ccpm/v1 versions
+
+    def render_version(self, base: str, org_id: str, version: CcpmVersion) -> dict[str, Any]:
+        phase = version_phase(version, self.core.now())
+        status: dict[str, Any] = {"phase": phase.value}
+        if phase is VersionPhase.FAILED:
+            status["error_message"] = version.failure
+        plugin_crn = f"{env_crn(org_id, version.env_id)}/custom-connect-plugin={version.plugin_id}"
+        return {
+            "api_version": "ccpm/v1",
+            "kind": "CustomConnectPluginVersion",
+            "id": version.id,
+            "metadata": {
+                "self": f"{base}/ccpm/v1/plugins/{version.plugin_id}/versions/{version.id}",
+                "resource_name": f"{plugin_crn}/custom-connect-plugin-version={version.id}",
+                "created_at": timestamp(version.created_at),
+                "updated_at": timestamp(version.created_at),
+            },
+            "spec": {
+                "version": version.version,
+                "sensitive_config_properties": version.sensitive_config_properties,
+                "documentation_link": version.documentation_link,
+                "content_format": version.content_format.value,
+                "connector_classes": [{"class_name": c.class_name, "type": c.type} for c in version.connector_classes],
+                # "returns an empty string in all responses" (spec)
+                "upload_source": {"location": "PRESIGNED_URL_LOCATION", "upload_id": ""},
+                "environment": env_ref(base, org_id, version.env_id),
+            },
+            "status": status,
+        }
+
+    @staticmethod
+    def _classes(spec: dict[str, Any]) -> list[ConnectorClass]:
+        raw = spec.get("connector_classes")
+        pointer = "/spec/connector_classes"
+        if not isinstance(raw, list) or not raw:
+            raise ApiError(400, "'spec.connector_classes' is required", code="invalid_input", pointer=pointer)
+        if len(raw) > 10:
+            raise ApiError(422, "At most 10 connector classes are allowed", pointer=pointer)
+        classes = []
+        for i, item in enumerate(raw):
+            name = item.get("class_name") if isinstance(item, dict) else None
+            kind = str(item.get("type", "")).upper() if isinstance(item, dict) else ""
+            if not isinstance(name, str) or len(name) > 150 or not _CLASS.match(name):
+                raise ApiError(422, "class_name is not a valid Java class name", pointer=f"{pointer}/{i}/class_name")
+            if kind not in ("SOURCE", "SINK"):
+                raise ApiError(422, "type must be SOURCE or SINK", pointer=f"{pointer}/{i}/type")
+            classes.append(ConnectorClass(class_name=name, type=kind))
+        return classes
+
+    async def list_versions(self, request: Request) -> Response:
+        who = caller(request)
+        env_id = require_query(request, "environment")
+        base = self.core.base_url(request)
+        with self.core.lock:
+            plugin = self._plugin(who, request.path_params["plugin_id"], env_id)
+            versions = [v for v in self.core.state.ccpm_versions.values() if v.plugin_id == plugin.id]
+            versions.sort(key=lambda v: (v.created_at, v.id))
+            # The spec gives this list no page parameters: one page holds every version.
+            body = {
+                "api_version": "ccpm/v1",
+                "kind": "CustomConnectPluginVersionList",
+                "metadata": {"total_size": len(versions)},
+                "data": [self.render_version(base, who.org_id, v) for v in versions],
+            }
+        return json_response(body)
+
+    async def create_version(self, request: Request) -> Response:
+        who = caller(request)
+        spec = self._spec(await json_object(request))
+        version_text = text_field(spec, "version", "/spec/version", required=True, max_length=60)
+        if not _VERSION.match(version_text):
+            raise ApiError(422, f"'{version_text}' is not a semantic version (like 1.2.3)", pointer="/spec/version")
+        classes = self._classes(spec)
+        sensitive = _properties(spec.get("sensitive_config_properties"), "/spec/sensitive_config_properties")
+        link = _link(spec, "/spec/documentation_link")
+        env_id = self._spec_env(spec)
+        base = self.core.base_url(request)
+        with self.core.lock:
+            plugin = self._plugin(who, request.path_params["plugin_id"], env_id)
+            upload = self._upload_source(who, spec, "/spec/upload_source", UploadApi.CCPM)
+            if upload.env_id != plugin.env_id or upload.cloud is not plugin.cloud:
+                raise ApiError(
+                    400,
+                    "The upload was made for another environment or cloud than the plugin's",
+                    code="invalid_input",
+                    pointer="/spec/upload_source/upload_id",
+                )
+            for existing in self.core.state.ccpm_versions.values():
+                if existing.plugin_id == plugin.id and existing.version == version_text:
+                    raise ApiError(
+                        409,
+                        f"Version '{version_text}' already exists for plugin {plugin.id}",
+                        location=f"{base}/ccpm/v1/plugins/{plugin.id}/versions/{existing.id}",
+                    )
+            now = self.core.now()
+            version = CcpmVersion(
+                id=self.core.new_id("ccp-ver-"),
+                plugin_id=plugin.id,
+                env_id=plugin.env_id,
+                version=version_text,
+                sensitive_config_properties=sensitive,
+                documentation_link=link,
+                content_format=upload.content_format,
+                connector_classes=classes,
+                failure="" if upload.received_at is not None and upload.valid_archive else INVALID_ARCHIVE,
+                created_at=now,
+                ready_at=now + self.core.timing.plugin_version_processing,
+            )
+            self.core.state.ccpm_versions[version.id] = version
+            self.core.commit()
+            rendered = self.render_version(base, who.org_id, version)
+        return json_response(rendered, 202, {"Location": rendered["metadata"]["self"]})
+
+    def _version(self, who: Caller, request: Request) -> CcpmVersion:
+        env_id = require_query(request, "environment")
+        plugin = self._plugin(who, request.path_params["plugin_id"], env_id)
+        version = self.core.state.ccpm_versions.get(request.path_params["id"])
+        if version is None or version.plugin_id != plugin.id:
+            raise ApiError(404, "failed to retrieve custom plugin version: Not Found", code="not_found")
+        return version
+
+    async def get_version(self, request: Request) -> Response:
+        who = caller(request)
+        with self.core.lock:
+            version = self._version(who, request)
+            return json_response(self.render_version(self.core.base_url(request), who.org_id, version))
+
+    async def delete_version(self, request: Request) -> Response:
+        who = caller(request)
+        with self.core.lock:
+            version = self._version(who, request)
+            users = self._in_use(version_id=version.id)
+            if users:
+                raise ApiError(
+                    400, f"The plugin version is used by connector(s): {', '.join(users)}", code="plugin_in_use"
+                )
+            del self.core.state.ccpm_versions[version.id]
+            self.core.commit()
+        return Response(status_code=204)

@@ -1,0 +1,127 @@
+"""The emulator's core: the state behind one lock, the clock, timing, IDs, and persistence.
+
+Every API module and the admin API share one `Core`. It knows nothing of routes or HTTP framing;
+only `base_url` looks at a request, to build the absolute URLs Confluent puts in its answers.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from starlette.requests import Request
+
+from ccloud_emulator.state import ApiKey, ConnectorState, State
+
+__all__ = ["Caller", "Core", "Outcome", "RequestRecord", "Timing", "timestamp"]
+
+_LOWER = string.ascii_lowercase + string.digits
+_UPPER = string.ascii_uppercase + string.digits
+_SECRET = string.ascii_letters + string.digits + "+/"
+
+
+@dataclass
+class Timing:
+    """How long Confluent's asynchronous phases take, in seconds. Zero means at once."""
+
+    connector_provisioning: float = 0.0  # PROVISIONING -> RUNNING (or the outcome set for it)
+    plugin_version_processing: float = 0.0  # CCPM version PROCESSING -> READY / FAILED
+    api_key_propagation: float = 0.0  # a new API key answers 401 until then
+    connector_listing: float = 0.0  # a new connector is missing from the lists until then
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request the emulator answered (the admin API is not recorded).
+
+    `status` is 0 when the connection was dropped on purpose; `time` is the wall-clock arrival.
+    """
+
+    method: str
+    path: str
+    query: str
+    status: int
+    time: float
+    api_key: str | None
+    duration: float = 0.0
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the API key that authenticated and its organisation."""
+
+    api_key: str
+    org_id: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the next provisioning of a connector ends."""
+
+    state: ConnectorState
+    trace: str
+
+
+def timestamp(epoch: float) -> str:
+    """RFC 3339 UTC with microseconds, as Confluent writes them."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Core:
+    def __init__(self, timing: Timing, state_file: Path | None, base_url: str | None) -> None:
+        self.timing = timing
+        self.state_file = state_file
+        self.base_url_override = base_url.rstrip("/") if base_url else None
+        self.state = State()
+        # A threading lock, not an asyncio one: the Python admin API is called from other threads
+        # (serve_in_thread); no handler awaits while holding it.
+        self.lock = threading.RLock()
+        self.outcomes: dict[str | None, Outcome] = {}
+
+    @staticmethod
+    def now() -> float:
+        return time.time()
+
+    def base_url(self, request: Request) -> str:
+        if self.base_url_override:
+            return self.base_url_override
+        return f"{request.url.scheme}://{request.url.netloc}"
+
+    def commit(self) -> None:
+        """Persist after a mutation (callers hold the lock)."""
+        if self.state_file is not None:
+            self.state.save(self.state_file)
+
+    def new_id(self, prefix: str, length: int = 6) -> str:
+        taken = self.state.all_ids()
+        while True:
+            candidate = prefix + "".join(secrets.choice(_LOWER) for _ in range(length))
+            if candidate not in taken:
+                return candidate
+
+    def new_api_key_id(self) -> str:
+        while True:
+            candidate = "".join(secrets.choice(_UPPER) for _ in range(16))
+            if candidate not in self.state.api_keys and candidate not in self.state.tombstones:
+                return candidate
+
+    @staticmethod
+    def new_secret() -> str:
+        return "".join(secrets.choice(_SECRET) for _ in range(64))
+
+    @staticmethod
+    def new_uuid() -> str:
+        return str(uuid.uuid4())
+
+    def take_outcome(self, name: str) -> Outcome | None:
+        """The outcome set for this connector name (or for any name), used once."""
+        return self.outcomes.pop(name, None) or self.outcomes.pop(None, None)
+
+    def key_usable(self, key: ApiKey, now: float) -> bool:
+        return now >= key.usable_at

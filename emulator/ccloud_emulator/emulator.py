@@ -1,0 +1,353 @@
+"""`Emulator`: a local Confluent Cloud as one ASGI app, with its Python admin API.
+
+It assembles the API modules behind the `Gate` (faults, auth, rate limits, request log), seeds a
+default organisation with one environment, one Kafka cluster and one Cloud API key, and loads or
+saves the state file. Tests drive it in-process (httpx.ASGITransport) or over a socket
+(`serve_in_thread`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ccloud_emulator.admin import admin_routes
+from ccloud_emulator.api_connect import ConnectApi
+from ccloud_emulator.api_iam import IamApi
+from ccloud_emulator.api_org import OrgApi
+from ccloud_emulator.api_plugins import PluginApi
+from ccloud_emulator.core import Core, Outcome, RequestRecord, Timing
+from ccloud_emulator.errors import ApiError, dialect_for, error_response
+from ccloud_emulator.gate import Fault, Gate, RateLimiter
+from ccloud_emulator.state import (
+    ApiKey,
+    Cloud,
+    ConnectorState,
+    Environment,
+    KafkaCluster,
+    Organization,
+    State,
+    User,
+)
+from ccloud_emulator.uploads import UploadEndpoints
+
+__all__ = ["DEFAULT_API_KEY", "DEFAULT_API_SECRET", "Emulator"]
+
+DEFAULT_API_KEY = "EMUKEY0000000001"
+DEFAULT_API_SECRET = ("EmulatorCloudApiSecret" * 3)[:64]
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc, dialect_for(request.url.path))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = "Not Found" if exc.status_code == 404 else exc.detail
+    return error_response(ApiError(exc.status_code, detail, headers=exc.headers), dialect_for(request.url.path))
+
+
+class Emulator:
+    """A Confluent Cloud of one organisation (more can be seeded), in memory or in a state file."""
+
+    def __init__(
+        self,
+        api_key: str = DEFAULT_API_KEY,
+        api_secret: str = DEFAULT_API_SECRET,
+        timing: Timing | None = None,
+        state_file: Path | str | None = None,
+        base_url: str | None = None,
+    ) -> None:
+        self.core = Core(timing or Timing(), Path(state_file) if state_file else None, base_url)
+        self.limiter = RateLimiter()
+        self.faults: list[Fault] = []
+        self._requests: list[RequestRecord] = []
+        self._requests_lock = threading.Lock()
+        path = self.core.state_file
+        with self.core.lock:
+            if path is not None and path.exists():
+                self.core.state = State.load(path)
+            else:
+                self._seed_defaults()
+            self._put_key(api_key, api_secret, self.organization_id, self.core.state.defaults["user_id"], "cloud")
+            self.core.state.defaults["api_key"] = api_key
+            self._seed = self._defaults_only()
+            self.core.commit()
+        self.api_key = api_key
+        self.api_secret = api_secret
+        self.app = self._build_app()
+
+    def __repr__(self) -> str:
+        return f"Emulator(organization={self.organization_id!r}, api_key={self.api_key!r})"
+
+    # the seeded defaults
+
+    @property
+    def organization_id(self) -> str:
+        return self.core.state.defaults["organization_id"]
+
+    @property
+    def environment_id(self) -> str:
+        return self.core.state.defaults["environment_id"]
+
+    @property
+    def kafka_cluster_id(self) -> str:
+        return self.core.state.defaults["kafka_cluster_id"]
+
+    @property
+    def timing(self) -> Timing:
+        return self.core.timing
+
+    def _seed_defaults(self) -> None:
+        org_id = self.add_organization("Emulated organization")
+        env_id = self.add_environment("default", organization_id=org_id)
+        cluster_id = self.add_kafka_cluster(env_id, display_name="cluster_0")
+        self.core.state.defaults.update(
+            organization_id=org_id,
+            user_id=self._owner_of(org_id),
+            environment_id=env_id,
+            kafka_cluster_id=cluster_id,
+        )
+
+    def _defaults_only(self) -> State:
+        state = self.core.state
+        d = state.defaults
+        seed = State(defaults=dict(d))
+        seed.organizations[d["organization_id"]] = state.organizations[d["organization_id"]]
+        seed.users[d["user_id"]] = state.users[d["user_id"]]
+        seed.environments[d["environment_id"]] = state.environments[d["environment_id"]]
+        seed.clusters[d["kafka_cluster_id"]] = state.clusters[d["kafka_cluster_id"]]
+        seed.api_keys[d["api_key"]] = state.api_keys[d["api_key"]]
+        return seed.copy()
+
+    def _build_app(self) -> Starlette:
+        routes = [
+            *OrgApi(self.core).routes(),
+            *IamApi(self.core).routes(),
+            *PluginApi(self.core).routes(),
+            *ConnectApi(self.core).routes(),
+            *UploadEndpoints(self.core).routes(),
+            *admin_routes(self),
+        ]
+        return Starlette(
+            routes=routes,
+            middleware=[
+                Middleware(Gate, core=self.core, limiter=self.limiter, faults=self.faults, record=self._record)
+            ],
+            exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+        )
+
+    # seeding
+
+    def _owner_of(self, org_id: str) -> str:
+        for user in self.core.state.users.values():
+            if user.org_id == org_id:
+                return user.id
+        raise KeyError(f"organization {org_id} has no user")
+
+    def _put_key(self, key: str, secret: str, org_id: str, owner: str, resource: str) -> None:
+        if not key or not secret:
+            raise ValueError("an API key and its secret must not be empty")
+        now = self.core.now()
+        self.core.state.api_keys[key] = ApiKey(
+            id=key,
+            secret=secret,
+            org_id=org_id,
+            owner_id=owner,
+            resource_id=resource,
+            display_name="",
+            description="Seeded by the emulator",
+            created_at=now,
+            updated_at=now,
+            usable_at=now,
+        )
+
+    def add_organization(self, display_name: str = "Emulated organization") -> str:
+        with self.core.lock:
+            now = self.core.now()
+            org = Organization(id=self.core.new_uuid(), display_name=display_name, created_at=now)
+            self.core.state.organizations[org.id] = org
+            user = User(id=self.core.new_id("u-"), org_id=org.id, email=f"admin@{org.id[:8]}.example")
+            self.core.state.users[user.id] = user
+            self.core.commit()
+            return org.id
+
+    def add_environment(self, display_name: str = "environment", organization_id: str | None = None) -> str:
+        with self.core.lock:
+            org_id = organization_id or self.organization_id
+            if org_id not in self.core.state.organizations:
+                raise KeyError(f"no organization {org_id}")
+            now = self.core.now()
+            env = Environment(
+                id=self.core.new_id("env-"), org_id=org_id, display_name=display_name, created_at=now, updated_at=now
+            )
+            self.core.state.environments[env.id] = env
+            self.core.commit()
+            return env.id
+
+    def add_kafka_cluster(
+        self,
+        environment_id: str | None = None,
+        display_name: str = "cluster",
+        cloud: str = "AWS",
+        region: str = "us-west-2",
+    ) -> str:
+        with self.core.lock:
+            env_id = environment_id or self.environment_id
+            if env_id not in self.core.state.environments:
+                raise KeyError(f"no environment {env_id}")
+            now = self.core.now()
+            cluster = KafkaCluster(
+                id=self.core.new_id("lkc-"),
+                env_id=env_id,
+                display_name=display_name,
+                cloud=Cloud(cloud.upper()),
+                region=region,
+                created_at=now,
+                updated_at=now,
+            )
+            self.core.state.clusters[cluster.id] = cluster
+            self.core.commit()
+            return cluster.id
+
+    def add_api_key(
+        self,
+        key: str,
+        secret: str,
+        owner: str | None = None,
+        resource: str = "cloud",
+        organization_id: str | None = None,
+    ) -> str:
+        """Seed an API key, usable at once: `resource` is "cloud" or a Kafka cluster ID."""
+        with self.core.lock:
+            state = self.core.state
+            if resource.startswith("lkc-"):
+                cluster = state.clusters.get(resource)
+                if cluster is None:
+                    raise KeyError(f"no Kafka cluster {resource}")
+                org_id = state.environments[cluster.env_id].org_id
+            else:
+                resource = resource.lower()
+                org_id = organization_id or self.organization_id
+            if org_id not in state.organizations:
+                raise KeyError(f"no organization {org_id}")
+            if owner is None:
+                owner = self._owner_of(org_id)
+            elif owner.startswith("sa-"):
+                if owner not in state.service_accounts:
+                    raise KeyError(f"no service account {owner}")
+            elif owner not in state.users:
+                state.users[owner] = User(id=owner, org_id=org_id, email=f"{owner}@example.com")
+            self._put_key(key, secret, org_id, owner, resource)
+            self.core.commit()
+            return key
+
+    # faults, limits, outcomes
+
+    def fail(
+        self,
+        method: str = "*",
+        path: str = "*",
+        status: int | None = None,
+        retry_after: float | None = None,
+        latency: float = 0.0,
+        drop: bool = False,
+        count: int | None = None,
+        probability: float = 1.0,
+    ) -> Fault:
+        """Inject a fault on requests matching `method` ("*" for any) and `path` (an fnmatch glob)."""
+        if status is None and not drop and latency <= 0:
+            raise ValueError("a fault needs a status, a latency or drop=True")
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError("probability must be between 0 and 1")
+        fault = Fault(
+            method=method.upper(),
+            path=path,
+            status=status,
+            retry_after=retry_after,
+            latency=latency,
+            drop=drop,
+            count=count,
+            probability=probability,
+        )
+        with self.core.lock:
+            self.faults.append(fault)
+        return fault
+
+    def fail_next(
+        self,
+        method: str,
+        path: str,
+        status: int | None = 500,
+        retry_after: float | None = None,
+        latency: float = 0.0,
+        drop: bool = False,
+    ) -> Fault:
+        """Fail only the next matching request: `fail(..., count=1)`."""
+        return self.fail(method, path, status, retry_after, latency, drop, count=1)
+
+    def remove_fault(self, fault_id: str) -> bool:
+        with self.core.lock:
+            for fault in self.faults:
+                if fault.id == fault_id:
+                    self.faults.remove(fault)
+                    return True
+        return False
+
+    def clear_faults(self) -> None:
+        with self.core.lock:
+            self.faults.clear()
+
+    def set_rate_limit(self, rate: float | None, burst: int | None = None, concurrency: int | None = None) -> None:
+        """Limit each API key to `rate` requests a second (bursts of `burst`) and `concurrency` in flight."""
+        with self.core.lock:
+            self.limiter.configure(rate, burst, concurrency)
+
+    def set_connector_outcome(self, name: str | None, state: str, trace: str = "") -> None:
+        """How the next provisioning of connector `name` (None: of any connector) ends."""
+        outcome = ConnectorState(state)
+        if outcome not in (ConnectorState.RUNNING, ConnectorState.FAILED, ConnectorState.DEGRADED):
+            raise ValueError("a provisioning ends RUNNING, FAILED or DEGRADED")
+        with self.core.lock:
+            self.core.outcomes[name] = Outcome(outcome, trace)
+
+    # the request log
+
+    def _record(self, record: RequestRecord) -> None:
+        with self._requests_lock:
+            self._requests.append(record)
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        with self._requests_lock:
+            return list(self._requests)
+
+    def calls(self, method: str | None = None, path: str | None = None) -> list[RequestRecord]:
+        """The recorded requests with this method and a path matching this fnmatch glob."""
+        return [
+            r
+            for r in self.requests
+            if (method is None or r.method == method.upper()) and (path is None or fnmatch.fnmatchcase(r.path, path))
+        ]
+
+    def clear_requests(self) -> None:
+        with self._requests_lock:
+            self._requests.clear()
+
+    def reset(self) -> None:
+        """Back to the seeded defaults (organisation, environment, cluster, Cloud key): no faults, no limits."""
+        with self.core.lock:
+            self.core.state = self._seed.copy()
+            self.faults.clear()
+            self.limiter.configure(None, None, None)
+            self.core.outcomes.clear()
+            self.core.commit()
+        self.clear_requests()

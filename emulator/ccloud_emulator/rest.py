@@ -1,0 +1,163 @@
+"""What the standard (non-Connect) APIs share: JSON bodies, pagination, references, CRNs.
+
+Pagination follows CONTRACT.md §1.5: `page_size` (default 10, at most 100) is read on the first
+request only, `page_token` is opaque, and `metadata.next` is an absolute URL that repeats the filters.
+It knows the request and the response, never the state.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ccloud_emulator.core import Caller
+from ccloud_emulator.errors import ApiError
+
+__all__ = [
+    "caller",
+    "env_crn",
+    "env_ref",
+    "json_object",
+    "json_response",
+    "org_crn",
+    "page",
+    "require_query",
+    "text_field",
+]
+
+T = TypeVar("T")
+
+DEFAULT_PAGE_SIZE = 10
+MAX_PAGE_SIZE = 100
+
+
+def caller(request: Request) -> Caller:
+    found: Caller = request.scope["ccloud.caller"]
+    return found
+
+
+def json_response(data: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(data, separators=(",", ":")),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        data = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "The request body is not valid JSON", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "The request body must be a JSON object", code="invalid_json")
+    return data
+
+
+def text_field(body: dict[str, Any], name: str, pointer: str, *, required: bool, max_length: int = 0) -> str:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise ApiError(400, f"'{name}' is required", code="invalid_input", pointer=pointer)
+        return ""
+    if not isinstance(value, str):
+        raise ApiError(400, f"'{name}' must be a string", code="invalid_input", pointer=pointer)
+    if max_length and len(value) > max_length:
+        raise ApiError(422, f"'{name}' must be at most {max_length} characters", code="invalid_input", pointer=pointer)
+    return value
+
+
+def require_query(request: Request, name: str) -> str:
+    value = request.query_params.get(name)
+    if not value:
+        raise ApiError(400, f"Missing required parameter '{name}'", code="missing_parameter", parameter=name)
+    return value
+
+
+def org_crn(org_id: str) -> str:
+    return f"crn://confluent.cloud/organization={org_id}"
+
+
+def env_crn(org_id: str, env_id: str) -> str:
+    return f"{org_crn(org_id)}/environment={env_id}"
+
+
+def env_ref(base: str, org_id: str, env_id: str) -> dict[str, str]:
+    return {
+        "id": env_id,
+        "related": f"{base}/org/v2/environments/{env_id}",
+        "resource_name": env_crn(org_id, env_id),
+    }
+
+
+def _encode_token(offset: int, size: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([offset, size]).encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> tuple[int, int]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        offset, size = json.loads(raw)
+    except (ValueError, TypeError, binascii.Error):
+        raise ApiError(400, "The page token is invalid", code="invalid_page_token", parameter="page_token") from None
+    if not isinstance(offset, int) or not isinstance(size, int) or offset < 0 or size < 1:
+        raise ApiError(400, "The page token is invalid", code="invalid_page_token", parameter="page_token")
+    return offset, size
+
+
+def page(
+    request: Request,
+    base: str,
+    *,
+    api_version: str,
+    kind: str,
+    items: Sequence[T],
+    render: Callable[[T], dict[str, Any]],
+    filters: Sequence[str] = (),
+) -> dict[str, Any]:
+    """One page of a standard list, with absolute `first`/`prev`/`next` links that keep the filters."""
+    token = request.query_params.get("page_token")
+    if token:
+        offset, size = _decode_token(token)
+    else:
+        offset = 0
+        raw_size = request.query_params.get("page_size")
+        try:
+            size = int(raw_size) if raw_size else DEFAULT_PAGE_SIZE
+        except ValueError:
+            raise ApiError(
+                400, "page_size must be an integer", code="invalid_page_size", parameter="page_size"
+            ) from None
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise ApiError(
+                400,
+                f"page_size must be between 1 and {MAX_PAGE_SIZE}",
+                code="invalid_page_size",
+                parameter="page_size",
+            )
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k in filters]
+
+    def link(at: int) -> str:
+        query = [*kept, ("page_token", _encode_token(at, size))] if at else [*kept, ("page_size", str(size))]
+        return f"{base}{request.url.path}?{urlencode(query)}"
+
+    metadata: dict[str, Any] = {"first": link(0), "total_size": len(items)}
+    if offset > 0:
+        metadata["prev"] = link(max(0, offset - size))
+    if offset + size < len(items):
+        metadata["next"] = link(offset + size)
+    return {
+        "api_version": api_version,
+        "kind": kind,
+        "metadata": metadata,
+        "data": [render(item) for item in items[offset : offset + size]],
+    }

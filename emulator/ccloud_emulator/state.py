@@ -1,0 +1,342 @@
+"""The emulator's state: plain dataclasses for every Confluent object, and their JSON form.
+
+It knows nothing of HTTP or time: phases that move with the clock (a connector provisioning, a plugin
+version processing, an API key propagating) are stored as timestamps and computed by the API modules.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ApiKey",
+    "CcpmPlugin",
+    "CcpmVersion",
+    "Cloud",
+    "Connector",
+    "ConnectorClass",
+    "ConnectorKind",
+    "ConnectorState",
+    "ContentFormat",
+    "Environment",
+    "KafkaCluster",
+    "LegacyPlugin",
+    "Organization",
+    "ServiceAccount",
+    "State",
+    "Upload",
+    "UploadApi",
+    "User",
+    "VersionPhase",
+]
+
+STATE_FORMAT = 1
+
+
+class Cloud(StrEnum):
+    AWS = "AWS"
+    GCP = "GCP"
+    AZURE = "AZURE"
+
+
+class ContentFormat(StrEnum):
+    ZIP = "ZIP"
+    JAR = "JAR"
+
+
+class ConnectorState(StrEnum):
+    PROVISIONING = "PROVISIONING"
+    RUNNING = "RUNNING"
+    DEGRADED = "DEGRADED"
+    FAILED = "FAILED"
+    PAUSED = "PAUSED"
+
+
+class ConnectorKind(StrEnum):
+    MANAGED = "MANAGED"
+    CUSTOM = "CUSTOM"
+
+
+class VersionPhase(StrEnum):
+    PROCESSING = "PROCESSING"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
+class UploadApi(StrEnum):
+    """Which presigned-URL endpoint issued an upload: each plugin API accepts only its own."""
+
+    CONNECT = "connect"
+    CCPM = "ccpm"
+
+
+@dataclass
+class Organization:
+    id: str
+    display_name: str
+    created_at: float
+
+
+@dataclass
+class User:
+    id: str
+    org_id: str
+    email: str
+
+
+@dataclass
+class Environment:
+    id: str
+    org_id: str
+    display_name: str
+    created_at: float
+    updated_at: float
+    stream_governance: str = "ESSENTIALS"
+
+
+@dataclass
+class KafkaCluster:
+    id: str
+    env_id: str
+    display_name: str
+    cloud: Cloud
+    region: str
+    created_at: float
+    updated_at: float
+    availability: str = "SINGLE_ZONE"
+
+    @property
+    def bootstrap(self) -> str:
+        suffix = self.id.removeprefix("lkc-")
+        return f"SASL_SSL://pkc-{suffix}.{self.region}.{self.cloud.lower()}.confluent.cloud:9092"
+
+
+@dataclass
+class ServiceAccount:
+    id: str
+    org_id: str
+    display_name: str
+    description: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass
+class ApiKey:
+    id: str
+    secret: str = field(repr=False)
+    org_id: str
+    owner_id: str
+    # "cloud", "global", "tableflow" or a Kafka cluster id
+    resource_id: str
+    display_name: str
+    description: str
+    created_at: float
+    updated_at: float
+    usable_at: float
+
+
+@dataclass
+class Upload:
+    id: str
+    org_id: str
+    api: UploadApi
+    cloud: Cloud
+    content_format: ContentFormat
+    env_id: str | None
+    created_at: float
+    received_at: float | None = None
+    size: int = 0
+    sha256: str = ""
+    valid_archive: bool = False
+
+
+@dataclass
+class LegacyPlugin:
+    id: str
+    org_id: str
+    display_name: str
+    description: str
+    documentation_link: str
+    connector_class: str
+    connector_type: str
+    cloud: Cloud
+    sensitive_config_properties: list[str]
+    content_format: ContentFormat
+    runtime_language: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass
+class CcpmPlugin:
+    id: str
+    org_id: str
+    env_id: str
+    display_name: str
+    description: str
+    cloud: Cloud
+    created_at: float
+    updated_at: float
+
+
+@dataclass
+class ConnectorClass:
+    class_name: str
+    type: str
+
+
+@dataclass
+class CcpmVersion:
+    id: str
+    plugin_id: str
+    env_id: str
+    version: str
+    sensitive_config_properties: list[str]
+    documentation_link: str
+    content_format: ContentFormat
+    connector_classes: list[ConnectorClass]
+    # empty when the archive is good; otherwise the message the version fails with
+    failure: str
+    created_at: float
+    ready_at: float
+
+
+@dataclass
+class Connector:
+    id: str
+    env_id: str
+    cluster_id: str
+    name: str
+    config: dict[str, str] = field(repr=False)
+    kind: ConnectorKind
+    type: str
+    sensitive: list[str]
+    plugin_id: str
+    version_id: str
+    created_at: float
+    updated_at: float
+    provisioned_at: float
+    outcome: ConnectorState
+    trace: str
+    paused: bool = False
+
+
+_NESTED: dict[tuple[type[Any], str], type[Any]] = {(CcpmVersion, "connector_classes"): ConnectorClass}
+_ENUMS: dict[tuple[type[Any], str], type[StrEnum]] = {
+    (KafkaCluster, "cloud"): Cloud,
+    (Upload, "api"): UploadApi,
+    (Upload, "cloud"): Cloud,
+    (Upload, "content_format"): ContentFormat,
+    (LegacyPlugin, "cloud"): Cloud,
+    (LegacyPlugin, "content_format"): ContentFormat,
+    (CcpmPlugin, "cloud"): Cloud,
+    (CcpmVersion, "content_format"): ContentFormat,
+    (Connector, "kind"): ConnectorKind,
+    (Connector, "outcome"): ConnectorState,
+}
+
+
+def _load(cls: type[Any], raw: dict[str, Any]) -> Any:
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in raw:
+            continue
+        value = raw[f.name]
+        if (cls, f.name) in _NESTED:
+            value = [_NESTED[cls, f.name](**item) for item in value]
+        elif (cls, f.name) in _ENUMS:
+            value = _ENUMS[cls, f.name](value)
+        values[f.name] = value
+    return cls(**values)
+
+
+@dataclass
+class State:
+    """Everything a restart must keep. Tables are keyed by ID (connectors by `cluster/name`)."""
+
+    organizations: dict[str, Organization] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+    environments: dict[str, Environment] = field(default_factory=dict)
+    clusters: dict[str, KafkaCluster] = field(default_factory=dict)
+    service_accounts: dict[str, ServiceAccount] = field(default_factory=dict)
+    api_keys: dict[str, ApiKey] = field(default_factory=dict)
+    uploads: dict[str, Upload] = field(default_factory=dict)
+    legacy_plugins: dict[str, LegacyPlugin] = field(default_factory=dict)
+    ccpm_plugins: dict[str, CcpmPlugin] = field(default_factory=dict)
+    ccpm_versions: dict[str, CcpmVersion] = field(default_factory=dict)
+    connectors: dict[str, Connector] = field(default_factory=dict)
+    # IDs of deleted service accounts and API keys: the real API answers 403 for them, not 404
+    tombstones: set[str] = field(default_factory=set)
+    # the seeded defaults: organization_id, user_id, environment_id, kafka_cluster_id, api_key
+    defaults: dict[str, str] = field(default_factory=dict)
+
+    _TABLES = {
+        "organizations": Organization,
+        "users": User,
+        "environments": Environment,
+        "clusters": KafkaCluster,
+        "service_accounts": ServiceAccount,
+        "api_keys": ApiKey,
+        "uploads": Upload,
+        "legacy_plugins": LegacyPlugin,
+        "ccpm_plugins": CcpmPlugin,
+        "ccpm_versions": CcpmVersion,
+        "connectors": Connector,
+    }
+
+    def copy(self) -> State:
+        return copy.deepcopy(self)
+
+    def all_ids(self) -> set[str]:
+        ids = set(self.tombstones)
+        for name in self._TABLES:
+            ids.update(getattr(self, name))
+        ids.update(c.id for c in self.connectors.values())
+        return ids
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "format": STATE_FORMAT,
+            "tombstones": sorted(self.tombstones),
+            "defaults": dict(self.defaults),
+        }
+        for name in self._TABLES:
+            table: dict[str, Any] = getattr(self, name)
+            out[name] = {key: dataclasses.asdict(item) for key, item in table.items()}
+        return out
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> State:
+        if raw.get("format") != STATE_FORMAT:
+            raise ValueError(f"unsupported state file format {raw.get('format')!r}")
+        state = cls(tombstones=set(raw.get("tombstones", [])), defaults=dict(raw.get("defaults", {})))
+        for name, item_cls in cls._TABLES.items():
+            table = getattr(state, name)
+            for key, item in raw.get(name, {}).items():
+                table[key] = _load(item_cls, item)
+        return state
+
+    def save(self, path: Path) -> None:
+        """Write atomically: a crash mid-write leaves the previous file intact."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(self.to_json(), handle, separators=(",", ":"))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: Path) -> State:
+        return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
