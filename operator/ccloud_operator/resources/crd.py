@@ -103,7 +103,7 @@ def crd_manifest(kind: Kind) -> dict[str, Any]:
                             "properties": {
                                 "apiVersion": {"type": "string", "description": "The API version."},
                                 "kind": {"type": "string", "description": "The kind."},
-                                "metadata": {"type": "object", "description": "Standard object metadata."},
+                                "metadata": {"type": "object"},
                                 "spec": spec,
                                 "status": status,
                             },
