@@ -126,6 +126,11 @@ class ConnectApi:
     def _config(self, connector: Connector, cluster: KafkaCluster) -> dict[str, str]:
         sensitive = set(connector.sensitive)
         shown = {k: MASK if k in sensitive or looks_sensitive(k) else v for k, v in connector.config.items()}
+        if connector.connector_class:
+            shown.setdefault("connector.class", connector.connector_class)
+        # A service account connector runs on a key the server makes; the schema requires both keys.
+        shown.setdefault("kafka.api.key", MASK)
+        shown.setdefault("kafka.api.secret", MASK)
         shown.update(
             {
                 "cloud.environment": "prod",
@@ -195,7 +200,7 @@ class ConnectApi:
         self._check_kafka_auth(who, config)
         now = self.core.now()
         if kind is ConnectorKind.CUSTOM:
-            ctype, sensitive, plugin_id, version_id = self._resolve_plugin(who, cluster, config, now)
+            connector_class, ctype, sensitive, plugin_id, version_id = self._resolve_plugin(who, cluster, config, now)
         else:
             connector_class = config.get("connector.class", "")
             if not connector_class:
@@ -220,6 +225,7 @@ class ConnectApi:
             outcome=outcome.state if outcome else ConnectorState.RUNNING,
             trace=outcome.trace if outcome else "",
             paused=existing.paused if existing else False,
+            connector_class=connector_class,
         )
 
     def _check_kafka_auth(self, who: Caller, config: dict[str, str]) -> None:
@@ -238,7 +244,8 @@ class ConnectApi:
 
     def _resolve_plugin(
         self, who: Caller, cluster: KafkaCluster, config: dict[str, str], now: float
-    ) -> tuple[str, list[str], str, str]:
+    ) -> tuple[str, str, list[str], str, str]:
+        """The class, type, sensitive properties, plugin ID and version ID a custom connector runs."""
         state = self.core.state
         plugin_id = config.get("confluent.custom.plugin.id", "")
         if not plugin_id:
@@ -250,7 +257,8 @@ class ConnectApi:
                 raise _bad("confluent.custom.plugin.version applies only to plugins of the ccpm/v1 API")
             if connector_class and connector_class != legacy.connector_class:
                 raise _bad(f"Connector class '{connector_class}' does not belong to custom plugin {plugin_id}")
-            return legacy.connector_type.lower(), list(legacy.sensitive_config_properties), legacy.id, ""
+            sensitive = list(legacy.sensitive_config_properties)
+            return legacy.connector_class, legacy.connector_type.lower(), sensitive, legacy.id, ""
         plugin = state.ccpm_plugins.get(plugin_id)
         if plugin is None or plugin.org_id != who.org_id or plugin.env_id != cluster.env_id:
             raise _bad(f"Custom plugin {plugin_id} was not found in environment {cluster.env_id}")
@@ -265,7 +273,8 @@ class ConnectApi:
                 f"Connector class '{connector_class}' is not one of the classes of plugin {plugin_id} "
                 f"version {version.version}: {', '.join(sorted(classes))}"
             )
-        return classes[connector_class].lower(), list(version.sensitive_config_properties), plugin.id, version.id
+        sensitive = list(version.sensitive_config_properties)
+        return connector_class, classes[connector_class].lower(), sensitive, plugin.id, version.id
 
     def _pick_version(self, plugin_id: str, wanted: str | None, now: float) -> CcpmVersion:
         versions = [v for v in self.core.state.ccpm_versions.values() if v.plugin_id == plugin_id]

@@ -228,6 +228,8 @@ class Connector:
     outcome: ConnectorState
     trace: str
     paused: bool = False
+    # the class the connector runs, which custom connectors may leave out of their config
+    connector_class: str = ""
 
 
 _NESTED: dict[tuple[type[Any], str], type[Any]] = {(CcpmVersion, "connector_classes"): ConnectorClass}
