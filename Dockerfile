@@ -1,0 +1,31 @@
+# The operator image the Helm chart runs: `python -m ccloud_operator run` as a non-root user.
+#
+#   docker build -t ccloud-operator:0.1.0 .
+#
+# Not built in this repository's CI or tests: the development machine has no Docker engine, so this
+# file is checked by reading only. The chart's values (image.repository, image.tag) name the result.
+
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+# The distribution holds three packages (hatch lists them all), so all three sources are needed.
+COPY pyproject.toml constraints.txt README.md ./
+COPY operator/ operator/
+COPY emulator/ emulator/
+COPY testenv/ testenv/
+# A virtualenv copied whole into the runtime stage: no compiler, no pip cache, no sources there.
+RUN python -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-compile -c constraints.txt . \
+ && /opt/venv/bin/python -m compileall -q /opt/venv
+
+FROM python:3.11-slim
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+# Numeric, so the kubelet can verify runAsNonRoot without an /etc/passwd entry.
+USER 65532:65532
+# The liveness endpoint (CCLOUD_LIVENESS_PORT); the chart probes /healthz on it.
+EXPOSE 8080
+ENTRYPOINT ["python", "-m", "ccloud_operator"]
+CMD ["run"]
