@@ -42,6 +42,7 @@ RECONCILERS: dict[str, KindReconciler[Any, Any]] = {
 DEPENDENTS: dict[str, tuple[str, str]] = {SERVICE_ACCOUNT.plural: (API_KEY.plural, "serviceAccount")}
 
 Key = tuple[str, str, str]  # plural, namespace, name
+KOPF_PREFIX = f"kopf.{GROUP}"
 
 
 @dataclass
@@ -72,9 +73,10 @@ class Runtime:
 def configure(settings: kopf.OperatorSettings, operator: Settings) -> None:
     """kopf's own settings: our group's prefix for its storage, quiet event posting, peering."""
     settings.persistence.finalizer = f"{GROUP}/finalizer"
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    # kopf ignores changes to annotations under its own prefix: ours (paused, resync-interval) must not be.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
+        prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING  # our own Events report transitions; kopf's chatter stays in logs
     settings.posting.reporting_component = "ccloud-operator"
