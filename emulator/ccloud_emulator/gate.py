@@ -246,23 +246,27 @@ class Gate:
 
         try:
             fault = self._match_fault(method, path)
-            if fault is not None:
-                if fault.latency > 0:
-                    await asyncio.sleep(fault.latency)
+            # A failing fault answers like a gateway, before auth; a slow one is slow inside the server.
+            slow = fault.latency if fault is not None else 0.0
+            if fault is not None and (fault.drop or fault.status is not None):
+                if slow > 0:
+                    await asyncio.sleep(slow)
                 if fault.drop:
                     await send({"type": "http.response.start", "status": 200,
                                 "headers": [(b"content-length", b"1024")]})  # fmt: skip
                     raise ConnectionDropped(f"connection dropped by an injected fault on {method} {path}")
-                if fault.status is not None:
-                    headers = {}
-                    if fault.retry_after is not None:
-                        headers["Retry-After"] = _retry_after_text(fault.retry_after)
-                    if dialect is not Dialect.STORAGE:
-                        with self.core.lock:
-                            extra.extend(self.limiter.peek(key_id, time.monotonic()).headers())
-                    await answer(ApiError(fault.status, headers=headers))
-                    return
+                assert fault.status is not None
+                headers = {}
+                if fault.retry_after is not None:
+                    headers["Retry-After"] = _retry_after_text(fault.retry_after)
+                if dialect is not Dialect.STORAGE:
+                    with self.core.lock:
+                        extra.extend(self.limiter.peek(key_id, time.monotonic()).headers())
+                await answer(ApiError(fault.status, headers=headers))
+                return
             if dialect is Dialect.STORAGE:
+                if slow > 0:
+                    await asyncio.sleep(slow)
                 await self.app(scope, receive, stamped)
                 return
             caller = self._authenticate(credentials, path)
@@ -284,6 +288,8 @@ class Gate:
                 return
             scope["ccloud.caller"] = caller
             try:
+                if slow > 0:
+                    await asyncio.sleep(slow)
                 await self.app(scope, receive, stamped)
             finally:
                 with self.core.lock:
