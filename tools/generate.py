@@ -33,6 +33,7 @@ __all__ = [
     "KUBE_VERSION",
     "ROOT",
     "GenerateError",
+    "differences",
     "find_helm",
     "generate",
     "helm_template",
@@ -197,7 +198,8 @@ def stale_files(root: Path, expected: Mapping[Path, str]) -> list[Path]:
     return sorted(found - set(expected))
 
 
-def _differences(root: Path, expected: Mapping[Path, str]) -> list[str]:
+def differences(root: Path, expected: Mapping[Path, str]) -> list[str]:
+    """One line (or a short diff) per committed file that is missing, different or stale."""
     problems = []
     for path, text in expected.items():
         current = (root / path).read_text() if (root / path).is_file() else None
@@ -222,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generate: {exc}", file=sys.stderr)
         return 2
     if args.check:
-        problems = _differences(ROOT, expected)
+        problems = differences(ROOT, expected)
         for problem in problems:
             print(problem)
         if problems:
