@@ -86,7 +86,7 @@ def fast_retry(max_attempts: int = 4) -> RetryPolicy:
     return RetryPolicy(max_attempts=max_attempts, base=0.01, cap=2.0)
 
 
-def make_client(
+def _client(
     emulator: Emulator,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
@@ -104,7 +104,16 @@ def make_client(
     )
 
 
+ClientFactory = Callable[..., ConfluentClient]
+
+
+@pytest.fixture
+def make_client() -> ClientFactory:
+    """Build a client on an emulator: `make_client(emu, transport=…, retry=…, governor=…)`."""
+    return _client
+
+
 @pytest.fixture
 async def client(emulator: Emulator) -> AsyncIterator[ConfluentClient]:
-    async with make_client(emulator) as c:
+    async with _client(emulator) as c:
         yield c

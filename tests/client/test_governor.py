@@ -70,6 +70,44 @@ async def test_after_the_reset_one_request_learns_the_new_budget_for_the_rest() 
     assert granted(tasks) == 3
 
 
+async def test_a_spent_budget_is_looked_at_again_when_half_of_it_should_be_back() -> None:
+    governor = RateGovernor()
+    first = await governor.acquire()
+    # 5 per window, 0 left, full again in 0.5 s: a steady refill brings 3 of 5 back in 0.3 s.
+    governor.release(first, 200, budget(remaining=0, reset=0.5, limit=5))
+    started = time.monotonic()
+    probe = await governor.acquire()
+    assert probe.probe
+    assert 0.29 <= time.monotonic() - started < 0.45
+    governor.release(probe, 200, budget(remaining=2, reset=0.5, limit=5))
+    assert governor.snapshot().remaining == 2
+
+
+async def test_when_an_early_look_is_refused_the_governor_waits_for_whole_windows() -> None:
+    governor = RateGovernor()
+    first = await governor.acquire()
+    governor.release(first, 200, budget(remaining=0, reset=0.05, limit=5))
+    probe = await governor.acquire()
+    # A fixed window: nothing comes back before the window ends.
+    governor.release(probe, 429, {**budget(remaining=0, reset=0.2, limit=5), "Retry-After": "0.01"})
+    after_throttle = await governor.acquire()
+    governor.release(after_throttle, 200, budget(remaining=0, reset=0.2, limit=5))
+    started = time.monotonic()
+    governor.release(await governor.acquire(), 200, budget(remaining=4, reset=0.2, limit=5))
+    assert time.monotonic() - started >= 0.19
+
+
+async def test_an_overtaken_answer_cannot_raise_the_budget() -> None:
+    governor = RateGovernor()
+    first = await governor.acquire()
+    governor.release(first, 200, budget(remaining=10, reset=10, limit=10))
+    older, newer = await governor.acquire(), await governor.acquire()
+    governor.release(newer, 200, budget(remaining=2, reset=10, limit=10))
+    # The older request was counted before the newer one, so its answer says more was left.
+    governor.release(older, 200, budget(remaining=3, reset=10, limit=10))
+    assert governor.snapshot().remaining == 1
+
+
 async def test_a_429_stops_everyone_until_retry_after() -> None:
     governor = RateGovernor()
     first = await governor.acquire()
@@ -123,8 +161,8 @@ async def test_callers_are_served_first_come_first_served() -> None:
     async def caller(n: int) -> None:
         ticket = await governor.acquire()
         order.append(n)
-        # Each answer spends the budget again, so the queue moves one caller per window.
-        governor.release(ticket, 200, budget(remaining=0, reset=0.01))
+        # Each answer leaves room for exactly one more, so the queue moves one caller at a time.
+        governor.release(ticket, 200, budget(remaining=1, reset=0.01))
 
     await asyncio.gather(*(caller(n) for n in range(5)))
     assert order == [0, 1, 2, 3, 4]

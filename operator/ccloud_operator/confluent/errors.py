@@ -8,7 +8,7 @@
         ├── ValidationFailed       400, 422: the request is wrong, sending it again will not help
         ├── Unauthorized           401, and the 403 whose body says the API key is invalid
         ├── QuotaExceeded          402 (and the 400 that says "quota", a known Confluent quirk)
-        ├── Forbidden              403 on a create: the key may not do this
+        ├── Forbidden              403 on a create, or from an object store: a refusal
         ├── NotFound               404, 410, and any other 403: Confluent hides existence
         ├── Conflict               409 (location of the conflicting resource)
         ├── RateLimited            429 (retry_after)
@@ -122,9 +122,11 @@ class ApiError(ConfluentError):
         return f"{type(self).__name__}({self.__str__()!r})"
 
     @classmethod
-    def from_response(cls, response: httpx.Response, *, secrets: Iterable[str] = ()) -> ApiError:
+    def from_response(
+        cls, response: httpx.Response, *, secrets: Iterable[str] = (), confluent: bool = True
+    ) -> ApiError:
         """The error a Confluent response stands for (see `from_response`)."""
-        return from_response(response, secrets=secrets)
+        return from_response(response, secrets=secrets, confluent=confluent)
 
 
 class ValidationFailed(ApiError):
@@ -238,8 +240,11 @@ def _says_invalid_key(response: httpx.Response, text: str) -> bool:
     return "invalid_key" in auth or "invalid api key" in text.lower() or "invalid_api_key" in text.lower()
 
 
-def from_response(response: httpx.Response, *, secrets: Iterable[str] = ()) -> ApiError:
-    """The `ApiError` subclass for an error response, with its body's code and scrubbed detail."""
+def from_response(response: httpx.Response, *, secrets: Iterable[str] = (), confluent: bool = True) -> ApiError:
+    """The `ApiError` subclass for an error response, with its body's code and scrubbed detail.
+
+    `confluent=False` is for answers from elsewhere (an object store): their 403 is a refusal.
+    """
     secrets = tuple(secrets)
     try:
         raw = response.text
@@ -266,9 +271,10 @@ def from_response(response: httpx.Response, *, secrets: Iterable[str] = ()) -> A
     if status == 409:
         location = response.headers.get("location")
         return Conflict(status, code, detail, request_id, method=method, path=path, location=location)
-    return _class_for(status, method, path, f"{code} {detail} {raw}", response)(
-        status, code, detail, request_id, method=method, path=path
-    )
+    kind = _class_for(status, method, path, f"{code} {detail} {raw}", response)
+    if status == 403 and not confluent:
+        kind = Forbidden
+    return kind(status, code, detail, request_id, method=method, path=path)
 
 
 def _class_for(status: int, method: str, path: str, text: str, response: httpx.Response) -> type[ApiError]:

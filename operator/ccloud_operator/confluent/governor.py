@@ -4,10 +4,12 @@ Confluent limits requests per API key and says how it stands on every answer:
 `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (relative seconds), and
 `Retry-After` on a 429. A `RateGovernor` turns those into permission to send:
 
-- it hands out at most `Remaining` requests (minus those still in flight) until `Reset`;
-- when that budget is spent it waits for `Reset`, then lets one request out to learn the new budget
-  before releasing more, so a burst of thousands of calls flows under the limit instead of bouncing
-  off it, whatever window the server keeps (fixed, or a token bucket);
+- it hands out the `Remaining` of the freshest answer, minus the requests still in flight;
+- when that budget is spent it lets one request out to learn the new budget before releasing more,
+  at the moment about half of `Limit` should be back if the server refills steadily (a token bucket;
+  the refill rate is first guessed as `Limit / Reset`, then measured from what each such look
+  finds), or after the whole `Reset` once a look came too early (a fixed window); so a burst of
+  thousands of calls flows under the limit instead of bouncing off it;
 - after a 429 nobody sends until `Retry-After` has passed;
 - at most `max_concurrency` requests are in flight at once;
 - callers are served first come, first served.
@@ -22,6 +24,7 @@ Knows nothing of HTTP clients, retries or Kubernetes: it reads headers and statu
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections import deque
@@ -62,6 +65,8 @@ class Ticket:
 
     probe: bool
     epoch: int
+    seq: int = 0
+    at: float = 0.0  # when it was granted (monotonic)
 
 
 def _number(headers: Mapping[str, str], name: str) -> float | None:
@@ -87,6 +92,12 @@ class RateGovernor:
         self._limit: int | None = None
         self._remaining: int | None = None
         self._reset_at: float | None = None
+        self._probe_at = 0.0
+        self._zero_at: float | None = None  # when the freshest answer said nothing was left
+        self._interval: float | None = None  # seconds for one request's worth to come back
+        self._steady = True  # the server refills steadily (a token bucket) until shown otherwise
+        self._seq = 0
+        self._fresh_seq = -1
         self._throttled_until = 0.0
         self._heard = False
         self._inflight = 0
@@ -192,42 +203,77 @@ class RateGovernor:
                 probe = True
         elif self._remaining > 0:
             self._remaining -= 1
-        elif self._probing or (self._reset_at is not None and now < self._reset_at):
+        elif self._probing or now < self._probe_at:
             return None
+        elif self._inflight and (self._reset_at is None or now < self._reset_at):
+            return None  # answers on their way will say more than a guess
         else:
-            # The window has reset, but to what is unknown: one request finds out for the rest.
+            # Some budget should be back, but how much is unknown: one request finds out for the rest.
             probe = True
         self._probing = self._probing or probe
         self._inflight += 1
         self._requests += 1
-        return Ticket(probe=probe, epoch=self._epoch)
+        self._seq += 1
+        return Ticket(probe=probe, epoch=self._epoch, seq=self._seq, at=now)
 
     def _learn(self, now: float, ticket: Ticket, status: int, headers: Mapping[str, str]) -> None:
         lowered = {k.lower(): v for k, v in headers.items()}
         limit = _number(lowered, "x-ratelimit-limit")
         remaining = _number(lowered, "x-ratelimit-remaining")
         reset = _number(lowered, "x-ratelimit-reset")
-        window_over = self._reset_at is None or now >= self._reset_at
+        guessed = ticket.probe and self._zero_at is not None and self._steady
         if remaining is not None:
+            left = int(remaining)
             # Requests still in flight may spend from the same budget before their answers arrive.
-            estimate = max(0, int(remaining) - self._inflight)
-            self._remaining = estimate if window_over or self._remaining is None else min(self._remaining, estimate)
-            if reset is not None:
-                at = now + reset
-                self._reset_at = at if window_over or self._reset_at is None else max(self._reset_at, at)
-            if limit is not None:
-                self._limit = int(limit)
+            estimate = max(0, left - self._inflight)
+            if ticket.seq > self._fresh_seq or self._remaining is None:
+                self._fresh_seq = ticket.seq
+                self._remaining = estimate
+                self._limit = int(limit) if limit is not None else self._limit
+                self._reset_at = now + reset if reset is not None else self._reset_at
+                if guessed and status != 429 and self._zero_at is not None:
+                    self._measure(now - self._zero_at, left + 1)
+                if left == 0 and status != 429:
+                    self._zero_at = ticket.at
+                    self._probe_at = self._next_look(now, reset or 0.0)
+            else:
+                # An older answer overtaken by newer ones may only lower the budget, never raise it.
+                self._remaining = min(self._remaining, estimate)
         elif ticket.probe and status != 429:
             # This endpoint reports no budget: stop pacing by a stale one, bound concurrency only.
             self._remaining, self._reset_at = None, None
         if status == 429:
             self._rate_limited += 1
+            if guessed:
+                self._steady = False  # a look was refused: this budget comes back all at once
             wait = parse_retry_after(lowered.get("retry-after"))
             wait = wait if wait is not None else reset if reset is not None else _DEFAULT_THROTTLE
             self._throttled_until = max(self._throttled_until, now + wait)
-            # Retry-After is the server's own word on when to try again: probe then, not at Reset.
+            # Retry-After is the server's own word on when to try again: look then, not at Reset.
             self._remaining = 0
-            self._reset_at = self._throttled_until
+            self._probe_at = self._reset_at = self._throttled_until
+
+    def _measure(self, elapsed: float, back: int) -> None:
+        """Learn the refill rate from a look that found `back` requests' worth after `elapsed`."""
+        if elapsed <= 0 or not self._limit:
+            return
+        measured = elapsed / back
+        if back < self._limit:
+            self._interval = measured  # still filling: this is the rate
+        else:
+            # Full: the rate is at least this, maybe far more; halving finds out in a look or two,
+            # and the half-budget margin of `_next_look` keeps the look from coming too early.
+            self._interval = min(self._interval or measured, measured) / 2
+
+    def _next_look(self, now: float, reset: float) -> float:
+        """When to look again after the budget ran out."""
+        if not self._steady or not self._limit or self._zero_at is None:
+            return now + reset
+        if self._interval is None:
+            self._interval = reset / self._limit
+        # Wait for about half the budget: the margin absorbs a rate measured a little high.
+        worth = min(self._limit, max(2, math.ceil(self._limit / 2)))
+        return self._zero_at + worth * self._interval
 
     def _pump(self) -> None:
         if self._loop is None or self._loop.is_closed():
@@ -255,8 +301,10 @@ class RateGovernor:
         at: float | None = None
         if self._throttled_until > now:
             at = self._throttled_until
-        elif self._remaining == 0 and not self._probing and self._reset_at is not None and self._reset_at > now:
-            at = self._reset_at
+        elif self._remaining == 0 and not self._probing and self._probe_at > now:
+            at = self._probe_at
+        elif self._remaining == 0 and not self._probing and self._inflight and self._reset_at is not None:
+            at = self._reset_at if self._reset_at > now else None
         if at is not None:
             self._timer = self._loop.call_later(at - now, self._pump)
 

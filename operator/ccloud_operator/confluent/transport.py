@@ -171,7 +171,7 @@ class ApiTransport:
         `sized=False` leaves out `page_size`, for the lists whose spec has no such parameter.
         """
         url: str | None = path
-        query: dict[str, Any] = {**(params or {}), **({"page_size": self.page_size} if sized else {})}
+        query: dict[str, Any] | None = {**(params or {}), **({"page_size": self.page_size} if sized else {})}
         items: list[M] = []
         seen: set[str] = set()
         while url is not None:
@@ -180,7 +180,8 @@ class ApiTransport:
                 raise ApiError(200, "invalid_response", f"GET {path} returned no list object")
             items.extend(parse(model, item, f"GET {path}") for item in body.get("data") or [])
             next_url = (body.get("metadata") or {}).get("next")
-            url, query = (self._reroot(next_url), {}) if next_url else (None, {})
+            # None, not {}: httpx would replace the next URL's own query with an empty one.
+            url, query = (self._reroot(next_url), None) if next_url else (None, None)
             if url is not None and (url in seen or len(seen) >= MAX_PAGES):
                 raise ApiError(200, "pagination_loop", f"GET {path}: metadata.next repeats or never ends")
             if url is not None:
@@ -272,7 +273,7 @@ class ApiTransport:
         log.debug("%s %s %d in %.0fms (request %s)", method, where, response.status_code, elapsed, request_id)
         if response.is_success:
             return response
-        return from_response(response, secrets=secrets)
+        return from_response(response, secrets=secrets, confluent=http is self._http)
 
 
 def segment(value: str) -> str:
