@@ -161,8 +161,21 @@ async def reconcile(ctx: Context, kind: KindReconciler[SpecT, StatusT], target: 
 
 
 async def delete(ctx: Context, kind: KindReconciler[SpecT, StatusT], target: Target, attempt: int = 1) -> Outcome:
-    """Remove the Confluent resource, or leave it, as the policies say. Ready means done."""
+    """Remove the Confluent resource, or leave it, as the policies say. Ready means done.
+
+    Anything else is reported in status (Ready=False with the reason deletion waits) and retried.
+    """
     status = _parse_status(kind.status_model, target.status)
+    previous = list(status.conditions)
+    outcome = await _delete(ctx, kind, target, status, attempt)
+    if not isinstance(outcome, Ready):
+        await _report(ctx, target, status, previous, outcome, [])
+    return outcome
+
+
+async def _delete(
+    ctx: Context, kind: KindReconciler[SpecT, StatusT], target: Target, status: StatusT, attempt: int
+) -> Outcome:
     try:
         spec = kind.spec_model.model_validate(target.spec)
     except ValidationError:
