@@ -1,0 +1,227 @@
+"""The chart's RBAC on the real kube-apiserver: `helm install` (no --wait: nothing schedules pods
+here), a token minted for the chart's ServiceAccount, and the apiserver's own answer to "may it?"
+for every verb the operator uses, and for things it must never do.
+
+Two releases share the module: one serving every namespace, one serving two watched namespaces.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ccloud_operator.resources import GROUP, KINDS
+from ccloud_testenv.binaries import find_binaries
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "ccloud-operator"
+PREFIX = "chart-rbac"  # every namespace and release here starts with it: the control plane is shared
+TEAM_A, TEAM_B, ELSEWHERE = f"{PREFIX}-team-a", f"{PREFIX}-team-b", f"{PREFIX}-elsewhere"
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    namespace: str
+    install: subprocess.CompletedProcess[str]
+    kubeconfig: Path  # authenticates with a token minted for the release's ServiceAccount
+
+    @property
+    def service_account(self) -> str:
+        return self.name  # the release names contain the chart name, so the full name is the release name
+
+
+@dataclass(frozen=True)
+class Check:
+    verb: str
+    resource: str
+    namespace: str = ""  # empty: every namespace at once, or a cluster-scoped resource
+    group: str = ""
+    subresource: str = ""
+    name: str = ""
+
+    def attributes(self) -> dict[str, str]:
+        return {k: v for k, v in vars(self).items() if v}
+
+    def __str__(self) -> str:
+        resource = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+        return f"{self.verb} {resource}{' ' + self.name if self.name else ''} in {self.namespace or 'every namespace'}"
+
+
+def _needs(namespace: str) -> list[Check]:
+    """What the operator does where it works: the handlers' and kopf's calls."""
+    checks = [
+        Check(verb, "secrets", namespace) for verb in ("get", "list", "watch", "create", "update", "patch", "delete")
+    ]
+    checks += [Check("create", "events", namespace), Check("patch", "events", namespace)]
+    for kind in KINDS:
+        checks += [Check(verb, kind.plural, namespace, GROUP) for verb in ("get", "list", "watch", "patch")]
+        checks.append(Check("patch", kind.plural, namespace, GROUP, subresource="status"))
+    return checks
+
+
+DISCOVERY = [Check(verb, "customresourcedefinitions", group="apiextensions.k8s.io") for verb in ("list", "watch")]
+NEVER = [
+    Check("delete", "namespaces"),
+    Check("create", "customresourcedefinitions", group="apiextensions.k8s.io"),
+    Check("delete", "customresourcedefinitions", group="apiextensions.k8s.io"),
+    Check("create", "clusterrolebindings", group="rbac.authorization.k8s.io"),
+    Check("create", "pods", TEAM_A),
+    Check("get", "configmaps", TEAM_A),
+    Check("update", "apikeys", TEAM_A, GROUP),
+    Check("delete", "serviceaccounts", TEAM_A, GROUP),
+    Check("impersonate", "serviceaccounts"),
+]
+CASES: list[tuple[str, Check, bool]] = [
+    *[("cluster-wide", check, True) for check in _needs("") + DISCOVERY],
+    *[("cluster-wide", check, False) for check in NEVER],
+    *[("namespaced", check, True) for check in _needs(TEAM_A) + _needs(TEAM_B) + DISCOVERY],
+    *[("namespaced", Check(verb, "namespaces"), True) for verb in ("list", "watch")],
+    *[("namespaced", check, False) for check in NEVER],
+    *[
+        ("namespaced", check, False)
+        for check in (
+            Check("list", "secrets"),
+            Check("watch", "secrets"),
+            Check("get", "secrets", ELSEWHERE),
+            Check("list", "secrets", "kube-system"),
+            Check("list", "apikeys", group=GROUP),
+            Check("patch", "apikeys", ELSEWHERE, GROUP),
+            Check("patch", "serviceaccounts", ELSEWHERE, GROUP, subresource="status"),
+            Check("create", "events", ELSEWHERE),
+        )
+    ],
+]
+
+
+def _helm(control_plane: Any, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    bin_dir = find_binaries()
+    helm = Path(os.environ["HELM"]) if os.environ.get("HELM") else (bin_dir / "helm" if bin_dir else Path("helm"))
+    env = {**os.environ, **{f"HELM_{d}_HOME": str(home / d.lower()) for d in ("CACHE", "CONFIG", "DATA")}}
+    argv = [str(helm), f"--kubeconfig={control_plane.kubeconfig}", *args]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def releases(control_plane: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Release]]:
+    home = tmp_path_factory.mktemp("helm")
+    cluster_wide, namespaced = f"{PREFIX}-cw-ccloud-operator", f"{PREFIX}-ns-ccloud-operator"
+    for namespace in (cluster_wide, namespaced, TEAM_A, TEAM_B):
+        control_plane.kubectl("create", "namespace", namespace, check=False)  # left by an earlier run: reuse it
+    # warn, not just enforce: the apiserver checks a Deployment's pod template only in warn and audit modes.
+    control_plane.kubectl(
+        "label", "namespace", cluster_wide, "pod-security.kubernetes.io/enforce=restricted",
+        "pod-security.kubernetes.io/warn=restricted",
+    )  # fmt: skip
+    installs = {
+        # Other tests may have applied crds/ already: adopt them (crds.keep leaves them on uninstall).
+        "cluster-wide": _helm(control_plane, home, "install", cluster_wide, str(CHART), "-n", cluster_wide,
+                              "--take-ownership"),
+        "namespaced": _helm(control_plane, home, "install", namespaced, str(CHART), "-n", namespaced,
+                            "--set", f"watchNamespaces={{{TEAM_A},{TEAM_B}}}", "--set", "crds.install=false"),
+    }  # fmt: skip
+    try:
+        made = {}
+        for mode, result in installs.items():
+            assert result.returncode == 0, f"helm install ({mode}) failed: {result.stderr}"
+            namespace = cluster_wide if mode == "cluster-wide" else namespaced
+            kubeconfig = control_plane.kubeconfig_for_service_account(namespace, namespace)
+            made[mode] = Release(namespace, namespace, result, kubeconfig)
+        yield made
+    finally:
+        for name in (cluster_wide, namespaced):
+            _helm(control_plane, home, "uninstall", name, "-n", name)
+        for namespace in (cluster_wide, namespaced, TEAM_A, TEAM_B):
+            control_plane.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def _reviews(control_plane: Any, release: Release, checks: list[Check]) -> list[bool]:
+    """Ask the apiserver, as the ServiceAccount itself, all the questions in one request batch."""
+    items = [
+        {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": check.attributes()},
+        }
+        for check in checks
+    ]
+    result = control_plane.kubectl(
+        "create", "-f", "-", "-o", "json", kubeconfig=release.kubeconfig,
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}),
+    )  # fmt: skip
+    decoder, text, position, answers = json.JSONDecoder(), result.stdout, 0, []
+    while text[position:].strip():
+        position += len(text[position:]) - len(text[position:].lstrip())
+        review, position = decoder.raw_decode(text, position)
+        answers.append(bool(review["status"].get("allowed")))
+    assert len(answers) == len(checks)
+    return answers
+
+
+@pytest.fixture(scope="module")
+def answers(control_plane: Any, releases: dict[str, Release]) -> dict[tuple[str, Check], bool]:
+    found: dict[tuple[str, Check], bool] = {}
+    for mode, release in releases.items():
+        checks = [check for case_mode, check, _ in CASES if case_mode == mode]
+        found |= {(mode, check): ok for check, ok in zip(checks, _reviews(control_plane, release, checks), strict=True)}
+    return found
+
+
+@pytest.mark.parametrize(
+    ("mode", "check", "expected"),
+    CASES,
+    ids=[f"{mode}: {'may' if expected else 'may not'} {check}" for mode, check, expected in CASES],
+)
+def test_service_account_may_do_exactly_what_the_operator_needs(
+    answers: dict[tuple[str, Check], bool], mode: str, check: Check, expected: bool
+) -> None:
+    assert answers[(mode, check)] is expected
+
+
+@pytest.mark.parametrize("mode", ["cluster-wide", "namespaced"])
+def test_minted_token_is_the_charts_service_account(
+    control_plane: Any, releases: dict[str, Release], mode: str
+) -> None:
+    release = releases[mode]
+    whoami = control_plane.kubectl("auth", "whoami", "-o", "json", kubeconfig=release.kubeconfig)
+    username = json.loads(whoami.stdout)["status"]["userInfo"]["username"]
+    assert username == f"system:serviceaccount:{release.namespace}:{release.service_account}"
+
+
+@pytest.mark.parametrize(
+    ("namespace_flag", "allowed"),
+    [((f"--namespace={TEAM_A}",), True), (("--all-namespaces",), False), ((f"--namespace={ELSEWHERE}",), False)],
+    ids=["a watched namespace", "every namespace", "an unwatched namespace"],
+)
+def test_namespaced_release_lists_secrets_only_where_it_watches(
+    control_plane: Any, releases: dict[str, Release], namespace_flag: tuple[str, ...], allowed: bool
+) -> None:
+    result = control_plane.kubectl(
+        "get", "secrets", *namespace_flag, "-o", "name", kubeconfig=releases["namespaced"].kubeconfig, check=False
+    )
+    assert (result.returncode == 0) is allowed
+    assert ("Forbidden" in result.stderr) is not allowed
+
+
+def test_install_meets_restricted_pod_security_and_tells_what_to_do_next(releases: dict[str, Release]) -> None:
+    install = releases["cluster-wide"].install
+    assert "PodSecurity" not in install.stderr
+    assert "kubectl get ccloud -A" in install.stdout
+
+
+def test_crds_are_installed_served_and_kept(control_plane: Any, releases: dict[str, Release]) -> None:
+    for kind in KINDS:
+        crd = yaml.safe_load(control_plane.kubectl("get", "crd", kind.crd_name, "-o", "yaml").stdout)
+        assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+        established = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
+        assert established.get("Established") == "True"
