@@ -156,6 +156,7 @@ def deploy_manifest(rendered: str) -> str:
                 "app.kubernetes.io/part-of": "ccloud-operator",
                 # The operator's pod meets the restricted standard; enforcing it keeps it so.
                 "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/warn": "restricted",
             },
         },
     }
