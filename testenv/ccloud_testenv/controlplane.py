@@ -196,9 +196,7 @@ class ControlPlane:
         ]
         return self._run("kubectl", argv, input=input, check=check, timeout=timeout)
 
-    def helm(
-        self, *args: str, check: bool = True, timeout: float = 120.0
-    ) -> subprocess.CompletedProcess[str]:
+    def helm(self, *args: str, check: bool = True, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
         """Run helm against this control plane as admin, with its config and caches in the work dir."""
         home = self.work_dir / "helm"
         env = {
@@ -314,23 +312,17 @@ class ControlPlane:
         # The default ServiceAccount appears once the controller manager's informers have synced.
         self._wait(
             "kube-controller-manager to create the default ServiceAccount",
-            lambda: _http_ok(
-                "127.0.0.1", api_port, "/api/v1/namespaces/default/serviceaccounts/default", ssl_context
-            ),
+            lambda: _http_ok("127.0.0.1", api_port, "/api/v1/namespaces/default/serviceaccounts/default", ssl_context),
             running,
             deadline,
         )
 
     def _spawn(self, name: str, *args: str) -> ManagedProcess:
-        proc = ManagedProcess(
-            name, [str(self.bin_dir / name), *args], self.logs_dir / f"{name}.log", cwd=self.work_dir
-        )
+        proc = ManagedProcess(name, [str(self.bin_dir / name), *args], self.logs_dir / f"{name}.log", cwd=self.work_dir)
         self._processes.append(proc)
         return proc
 
-    def _wait(
-        self, what: str, ready: Callable[[], bool], watched: list[ManagedProcess], deadline: float
-    ) -> None:
+    def _wait(self, what: str, ready: Callable[[], bool], watched: list[ManagedProcess], deadline: float) -> None:
         while True:
             for proc in watched:
                 if not proc.alive():
@@ -345,9 +337,7 @@ class ControlPlane:
                 return
             if time.monotonic() > deadline:
                 tails = "\n".join(f"--- {p.log_path}:\n{p.log_tail(20)}" for p in watched)
-                raise ControlPlaneError(
-                    f"timed out after {self._start_timeout:.0f}s waiting for {what}\n{tails}"
-                )
+                raise ControlPlaneError(f"timed out after {self._start_timeout:.0f}s waiting for {what}\n{tails}")
             time.sleep(0.05)
 
     def _stop_processes(self) -> None:
@@ -380,9 +370,7 @@ class ControlPlane:
             raise ControlPlaneError(f"`{shown}` did not finish within {timeout:.0f}s") from None
         if check and result.returncode != 0:
             # stderr only: stdout may carry a token or a Secret.
-            raise ControlPlaneError(
-                f"`{shown}` failed with exit code {result.returncode}: {result.stderr.strip()}"
-            )
+            raise ControlPlaneError(f"`{shown}` failed with exit code {result.returncode}: {result.stderr.strip()}")
         return result
 
 
@@ -434,9 +422,7 @@ def _write_kubeconfig(
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [
-            {"name": _CONTEXT, "cluster": {"server": server, "certificate-authority-data": _b64(ca_cert)}}
-        ],
+        "clusters": [{"name": _CONTEXT, "cluster": {"server": server, "certificate-authority-data": _b64(ca_cert)}}],
         "users": [{"name": user, "user": credentials}],
         "contexts": [{"name": _CONTEXT, "context": context}],
         "current-context": _CONTEXT,

@@ -76,9 +76,7 @@ def make_pki(directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1"
             _builder(subject, ca_name, key.public_key(), now)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-            )
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         )
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
@@ -121,9 +119,7 @@ def make_pki(directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1"
     _write(pki.sa_key, _key_pem(sa_key))
     _write(
         pki.sa_pub,
-        sa_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ),
+        sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
     )
     return pki
 
