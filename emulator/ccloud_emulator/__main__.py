@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ccloud_emulator.core import Timing
     from ccloud_emulator.emulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Emulator
+    from ccloud_emulator.serve import quiet_dropped_connections
 
     if bool(args.api_key) != bool(args.api_secret):
         print("ccloud-emulator: give --api-key and --api-secret together", file=sys.stderr)
@@ -74,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         log_level="info",
         timeout_graceful_shutdown=2,
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    quiet_dropped_connections()
+    server.run()
     return 0
 
 

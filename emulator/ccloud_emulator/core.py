@@ -11,6 +11,7 @@ import string
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,8 +75,18 @@ def timestamp(epoch: float) -> str:
 
 
 class Core:
-    def __init__(self, timing: Timing, state_file: Path | None, base_url: str | None) -> None:
+    def __init__(
+        self,
+        timing: Timing,
+        state_file: Path | None,
+        base_url: str | None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.timing = timing
+        # Seconds since the epoch for timestamps and phases, and a steady clock for rate limits;
+        # an injected clock stands in for both so tests move time instead of sleeping.
+        self.now: Callable[[], float] = clock or time.time
+        self.monotonic: Callable[[], float] = clock or time.monotonic
         self.state_file = state_file
         self.base_url_override = base_url.rstrip("/") if base_url else None
         self.state = State()
@@ -83,10 +94,6 @@ class Core:
         # (serve_in_thread); no handler awaits while holding it.
         self.lock = threading.RLock()
         self.outcomes: dict[str | None, Outcome] = {}
-
-    @staticmethod
-    def now() -> float:
-        return time.time()
 
     def base_url(self, request: Request) -> str:
         if self.base_url_override:

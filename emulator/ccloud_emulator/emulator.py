@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -65,8 +66,10 @@ class Emulator:
         timing: Timing | None = None,
         state_file: Path | str | None = None,
         base_url: str | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
-        self.core = Core(timing or Timing(), Path(state_file) if state_file else None, base_url)
+        """`clock` (seconds, like time.time) replaces the real clock, for tests that move time."""
+        self.core = Core(timing or Timing(), Path(state_file) if state_file else None, base_url, clock)
         self.limiter = RateLimiter()
         self.faults: list[Fault] = []
         self._requests: list[RequestRecord] = []

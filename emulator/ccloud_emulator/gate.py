@@ -261,7 +261,7 @@ class Gate:
                     headers["Retry-After"] = _retry_after_text(fault.retry_after)
                 if dialect is not Dialect.STORAGE:
                     with self.core.lock:
-                        extra.extend(self.limiter.peek(key_id, time.monotonic()).headers())
+                        extra.extend(self.limiter.peek(key_id, self.core.monotonic()).headers())
                 await answer(ApiError(fault.status, headers=headers))
                 return
             if dialect is Dialect.STORAGE:
@@ -275,7 +275,7 @@ class Gate:
                     extra.extend(self.limiter.peek(None, 0.0).headers())
                     decision = None
                 else:
-                    decision = self.limiter.acquire(caller.api_key, time.monotonic())
+                    decision = self.limiter.acquire(caller.api_key, self.core.monotonic())
                     extra.extend(decision.headers())
             if caller is None:
                 await answer(ApiError(401, "Unauthorized" if dialect is not Dialect.STANDARD else

@@ -5,6 +5,7 @@ It knows uvicorn and sockets; what the emulator answers is the `Emulator`'s busi
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -15,7 +16,25 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ccloud_emulator.emulator import Emulator
 
-__all__ = ["serve_in_thread"]
+__all__ = ["quiet_dropped_connections", "serve_in_thread"]
+
+
+class _NotDrops(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        from ccloud_emulator.gate import ConnectionDropped
+
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, ConnectionDropped)
+
+
+_FILTER = _NotDrops()
+
+
+def quiet_dropped_connections() -> None:
+    """Keep uvicorn from logging a traceback for each connection a fault drops on purpose."""
+    logger = logging.getLogger("uvicorn.error")
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
 
 
 @contextmanager
@@ -26,6 +45,7 @@ def serve_in_thread(emulator: Emulator, host: str = "127.0.0.1", port: int = 0) 
     """
     import uvicorn
 
+    quiet_dropped_connections()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))

@@ -111,6 +111,24 @@ def conformance() -> Conformance:
     return _load_specs()
 
 
+class Clock:
+    """A clock the test moves: `Emulator(clock=clock)`, then `clock.advance(seconds)`."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
 @pytest.fixture
 def emu() -> Emulator:
     return Emulator(timing=Timing())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -10,7 +9,7 @@ import pytest
 
 from ccloud_emulator import Emulator, Timing
 
-from .conftest import ClientFactory, connectors_path, ready_ccpm_plugin
+from .conftest import ClientFactory, Clock, connectors_path, ready_ccpm_plugin
 
 MANAGED = {"connector.class": "DatagenSource", "kafka.api.key": "ORDERSKEY", "kafka.api.secret": "s3cr3t-value"}
 
@@ -46,14 +45,18 @@ async def test_managed_connector_lifecycle(client: httpx.AsyncClient, emu: Emula
     assert (await client.get(connectors_path(emu))).json() == []
 
 
-async def test_provisioning_turns_running_after_the_configured_time(make_client: ClientFactory) -> None:
-    emu = Emulator(timing=Timing(connector_provisioning=0.2))
+async def test_provisioning_turns_running_after_the_configured_time(make_client: ClientFactory, clock: Clock) -> None:
+    emu = Emulator(timing=Timing(connector_provisioning=60), clock=clock)
     async with make_client(emu) as client:
         await create(client, emu, "slow", MANAGED)
         status = (await client.get(connectors_path(emu, "/slow/status"))).json()
         assert (status["connector"]["state"], status["tasks"]) == ("PROVISIONING", [])
-        await asyncio.sleep(0.25)
+        clock.advance(59)
+        assert await state_of(client, emu, "slow") == "PROVISIONING"
+        clock.advance(1)
         assert await state_of(client, emu, "slow") == "RUNNING"
+        await client.put(connectors_path(emu, "/slow/config"), json={**MANAGED, "topics": "changed"})
+        assert await state_of(client, emu, "slow") == "PROVISIONING"
 
 
 @pytest.mark.parametrize(
@@ -286,14 +289,14 @@ async def test_the_expanded_list_shows_only_what_was_asked(client: httpx.AsyncCl
     assert (await client.get(connectors_path(emu, "?expand=id"))).json()["orders"]["id"]["id"].startswith("lcc-")
 
 
-async def test_a_new_connector_is_missing_from_the_lists_for_a_while(make_client: ClientFactory) -> None:
-    emu = Emulator(timing=Timing(connector_listing=0.2))
+async def test_a_new_connector_is_missing_from_the_lists_for_a_while(make_client: ClientFactory, clock: Clock) -> None:
+    emu = Emulator(timing=Timing(connector_listing=5), clock=clock)
     async with make_client(emu) as client:
         await create(client, emu, "fresh", MANAGED)
         assert (await client.get(connectors_path(emu))).json() == []
         assert (await client.get(connectors_path(emu, "?expand=id"))).json() == {}
         assert (await client.get(connectors_path(emu, "/fresh"))).status_code == 200
-        await asyncio.sleep(0.25)
+        clock.advance(5)
         assert (await client.get(connectors_path(emu))).json() == ["fresh"]
 
 

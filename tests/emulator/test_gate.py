@@ -10,7 +10,7 @@ import pytest
 
 from ccloud_emulator import ConnectionDropped, Emulator, Timing
 
-from .conftest import ClientFactory, connectors_path
+from .conftest import ClientFactory, Clock, connectors_path
 
 STANDARD_401 = {
     "status": "401",
@@ -59,8 +59,10 @@ async def test_a_kafka_key_opens_only_its_clusters_rest_api(emu: Emulator, make_
 
 
 @pytest.mark.parametrize("kafka", [False, True], ids=["cloud key", "kafka key"])
-async def test_a_new_key_answers_401_until_it_has_propagated(make_client: ClientFactory, kafka: bool) -> None:
-    emu = Emulator(timing=Timing(api_key_propagation=0.2))
+async def test_a_new_key_answers_401_until_it_has_propagated(
+    make_client: ClientFactory, clock: Clock, kafka: bool
+) -> None:
+    emu = Emulator(timing=Timing(api_key_propagation=20), clock=clock)
     async with make_client(emu) as client:
         sa = (await client.post("/iam/v2/service-accounts", json={"display_name": "probe"})).json()["id"]
         resource = {"id": emu.kafka_cluster_id, "environment": emu.environment_id} if kafka else {"id": "cloud"}
@@ -68,7 +70,9 @@ async def test_a_new_key_answers_401_until_it_has_propagated(make_client: Client
     probe = f"/kafka/v3/clusters/{emu.kafka_cluster_id}/topics" if kafka else "/org/v2/environments"
     async with make_client(emu, auth=(key["id"], key["spec"]["secret"])) as new:
         assert (await new.get(probe)).status_code == 401
-        await asyncio.sleep(0.25)
+        clock.advance(19)
+        assert (await new.get(probe)).status_code == 401
+        clock.advance(1)
         assert (await new.get(probe)).status_code == 200
 
 
@@ -132,17 +136,23 @@ async def test_a_dropped_connection_is_a_transport_error_in_process(client: http
     assert (await client.get("/iam/v2/service-accounts", params={"display_name": "dropped"})).json()["data"] == []
 
 
-async def test_the_rate_limit_answers_429_with_the_real_headers(client: httpx.AsyncClient, emu: Emulator) -> None:
-    emu.set_rate_limit(rate=2.0, burst=3)
-    answers = [await client.get("/org/v2/environments") for _ in range(4)]
-    assert [r.status_code for r in answers] == [200, 200, 200, 429]
-    assert [r.headers["x-ratelimit-limit"] for r in answers] == ["3"] * 4
-    assert [r.headers["x-ratelimit-remaining"] for r in answers] == ["2", "1", "0", "0"]
-    assert [int(r.headers["x-ratelimit-reset"]) for r in answers[1:]] == [1, 2, 2]
-    assert answers[3].headers["retry-after"] == "1"
-    assert "retry-after" not in answers[0].headers
-    await asyncio.sleep(0.55)
-    assert (await client.get("/org/v2/environments")).status_code == 200
+async def test_the_rate_limit_answers_429_with_the_real_headers(make_client: ClientFactory, clock: Clock) -> None:
+    emu = Emulator(clock=clock)
+    emu.set_rate_limit(rate=0.5, burst=3)
+    async with make_client(emu) as client:
+        answers = [await client.get("/org/v2/environments") for _ in range(4)]
+        assert [r.status_code for r in answers] == [200, 200, 200, 429]
+        assert [r.headers["x-ratelimit-limit"] for r in answers] == ["3"] * 4
+        assert [r.headers["x-ratelimit-remaining"] for r in answers] == ["2", "1", "0", "0"]
+        # relative seconds until the bucket is full again: 2 s a token
+        assert [r.headers["x-ratelimit-reset"] for r in answers] == ["2", "4", "6", "6"]
+        assert answers[3].headers["retry-after"] == "2"
+        assert "retry-after" not in answers[0].headers
+        clock.advance(1.5)
+        refused = await client.get("/org/v2/environments")
+        assert (refused.status_code, refused.headers["retry-after"]) == (429, "1")
+        clock.advance(0.5)
+        assert (await client.get("/org/v2/environments")).status_code == 200
 
 
 async def test_each_api_key_has_its_own_bucket(emu: Emulator, make_client: ClientFactory) -> None:

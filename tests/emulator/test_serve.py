@@ -1,0 +1,131 @@
+"""The emulator over a real socket: the command, serve_in_thread, drops and limits on the wire."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ccloud_emulator import Emulator, serve_in_thread
+
+KEY, SECRET = "CLIKEY0000000001", "c" * 64
+COMMAND = Path(sys.executable).parent / "ccloud-emulator"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def command(*extra: str) -> Iterator[tuple[str, float]]:
+    """Run `ccloud-emulator serve` and yield its URL and how long it took to accept connections."""
+    port = free_port()
+    argv = [str(COMMAND), "serve", "--host", "127.0.0.1", "--port", str(port), "--api-key", KEY, "--api-secret", SECRET]
+    started = time.monotonic()
+    process = subprocess.Popen([*argv, *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.05).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() - started > 10:
+                    raise RuntimeError(f"the emulator did not start: {process.stderr.read()!r}") from None
+                time.sleep(0.01)
+        yield f"http://127.0.0.1:{port}", time.monotonic() - started
+    finally:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        assert process.stderr is not None
+        process.stderr.close()
+
+
+@pytest.mark.skipif(not COMMAND.exists(), reason="the ccloud-emulator script is not installed")
+def test_the_command_listens_within_two_seconds_and_keeps_its_state(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    with command("--state-file", str(state)) as (url, startup):
+        assert startup < 2.0
+        with httpx.Client(base_url=url, auth=(KEY, SECRET)) as client:
+            envs = client.get("/org/v2/environments").json()["data"]
+            assert len(envs) == 1
+            assert envs[0]["metadata"]["self"].startswith(url)
+            sa = client.post("/iam/v2/service-accounts", json={"display_name": "survivor"}).json()["id"]
+            env = envs[0]["id"]
+            clusters = client.get("/cmk/v2/clusters", params={"environment": env}).json()["data"]
+            assert len(clusters) == 1
+    with command("--state-file", str(state)) as (url, _), httpx.Client(base_url=url, auth=(KEY, SECRET)) as client:
+        assert client.get(f"/iam/v2/service-accounts/{sa}").json()["display_name"] == "survivor"
+
+
+def test_python_dash_m_shows_the_usage() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ccloud_emulator", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        check=False,
+    )
+    assert done.returncode == 0
+    assert "--api-key" in done.stdout
+    assert "--connector-provisioning" in done.stdout
+
+
+async def test_serve_in_thread_answers_over_a_socket_with_its_own_address() -> None:
+    emu = Emulator()
+    with serve_in_thread(emu) as url:
+        assert url.startswith("http://127.0.0.1:")
+        async with httpx.AsyncClient(base_url=url, auth=(emu.api_key, emu.api_secret)) as client:
+            cluster = (
+                await client.get(f"/cmk/v2/clusters/{emu.kafka_cluster_id}", params={"environment": emu.environment_id})
+            ).json()
+            assert cluster["spec"]["http_endpoint"] == url
+            presigned = (await client.post("/connect/v1/presigned-upload-url", json={"content_format": "ZIP"})).json()
+            assert presigned["upload_url"].startswith(f"{url}/_uploads/aws/")
+    async with httpx.AsyncClient() as after:
+        with pytest.raises(httpx.ConnectError):
+            await after.get(url + "/_emulator/health")
+
+
+async def test_a_dropped_connection_is_a_protocol_error_on_the_wire() -> None:
+    emu = Emulator()
+    emu.fail_next("GET", "/org/v2/environments", status=None, drop=True)
+    with serve_in_thread(emu) as url:
+        async with httpx.AsyncClient(base_url=url, auth=(emu.api_key, emu.api_secret)) as client:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await client.get("/org/v2/environments")
+            assert (await client.get("/org/v2/environments")).status_code == 200
+
+
+async def test_load_meets_429s_with_the_real_headers() -> None:
+    emu = Emulator()
+    emu.set_rate_limit(rate=20.0, burst=5)
+    with serve_in_thread(emu) as url:
+        async with httpx.AsyncClient(base_url=url, auth=(emu.api_key, emu.api_secret)) as client:
+            answers = await asyncio.gather(*(client.get("/iam/v2/service-accounts") for _ in range(30)))
+    ok = [r for r in answers if r.status_code == 200]
+    limited = [r for r in answers if r.status_code == 429]
+    assert len(ok) >= 5
+    assert limited
+    for response in limited:
+        assert int(response.headers["retry-after"]) >= 1
+        assert response.headers["x-ratelimit-limit"] == "5"
+        assert response.headers["x-ratelimit-remaining"] == "0"
+        assert int(response.headers["x-ratelimit-reset"]) >= 1
+    assert sum(1 for r in emu.requests if r.status == 429) == len(limited)
