@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "ccloud-operator"
 PREFIX = "chart-rbac"  # every namespace and release here starts with it: the control plane is shared
 TEAM_A, TEAM_B, ELSEWHERE = f"{PREFIX}-team-a", f"{PREFIX}-team-b", f"{PREFIX}-elsewhere"
+PEERING = PREFIX  # the namespaced release is peered: kopf's CRDs come from the chart's crds/ folder
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,10 @@ CASES: list[tuple[str, Check, bool]] = [
     *[("cluster-wide", check, False) for check in NEVER],
     *[("namespaced", check, True) for check in _needs(TEAM_A) + _needs(TEAM_B) + DISCOVERY],
     *[("namespaced", Check(verb, "namespaces"), True) for verb in ("list", "watch")],
+    *[("namespaced", Check(verb, "kopfpeerings", TEAM_A, "kopf.dev"), True) for verb in ("list", "watch")],
+    *[("namespaced", Check(verb, "kopfpeerings", TEAM_B, "kopf.dev", name=PEERING), True) for verb in ("get", "patch")],
+    ("namespaced", Check("patch", "kopfpeerings", TEAM_A, "kopf.dev", name="someone-elses"), False),
+    ("cluster-wide", Check("list", "clusterkopfpeerings", group="kopf.dev"), False),
     *[("namespaced", check, False) for check in NEVER],
     *[
         ("namespaced", check, False)
@@ -128,7 +133,7 @@ def releases(control_plane: Any, tmp_path_factory: pytest.TempPathFactory) -> It
         "cluster-wide": _helm(control_plane, home, "install", cluster_wide, str(CHART), "-n", cluster_wide,
                               "--take-ownership"),
         "namespaced": _helm(control_plane, home, "install", namespaced, str(CHART), "-n", namespaced,
-                            "--set", f"watchNamespaces={{{TEAM_A},{TEAM_B}}}", "--set", "crds.install=false"),
+                            "--set", f"watchNamespaces={{{TEAM_A},{TEAM_B}}}", "--set", "crds.install=false", "--set", f"peering={PEERING}"),
     }  # fmt: skip
     try:
         made = {}
@@ -225,3 +230,11 @@ def test_crds_are_installed_served_and_kept(control_plane: Any, releases: dict[s
         assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
         established = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
         assert established.get("Established") == "True"
+
+
+def test_peered_release_creates_its_peering_object_in_each_watched_namespace(
+    control_plane: Any, releases: dict[str, Release]
+) -> None:
+    for namespace in (TEAM_A, TEAM_B):
+        found = control_plane.kubectl("get", "kopfpeerings.kopf.dev", PEERING, f"--namespace={namespace}", "-o", "name")
+        assert found.stdout.strip() == f"kopfpeering.kopf.dev/{PEERING}"
