@@ -8,18 +8,16 @@ Two releases share the module: one serving every namespace, one serving two watc
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from ccloud_operator.resources import GROUP, KINDS
-from ccloud_testenv.binaries import find_binaries
+from ccloud_testenv import ControlPlane
 
 pytestmark = pytest.mark.e2e
 
@@ -109,17 +107,8 @@ CASES: list[tuple[str, Check, bool]] = [
 ]
 
 
-def _helm(control_plane: Any, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    bin_dir = find_binaries()
-    helm = Path(os.environ["HELM"]) if os.environ.get("HELM") else (bin_dir / "helm" if bin_dir else Path("helm"))
-    env = {**os.environ, **{f"HELM_{d}_HOME": str(home / d.lower()) for d in ("CACHE", "CONFIG", "DATA")}}
-    argv = [str(helm), f"--kubeconfig={control_plane.kubeconfig}", *args]
-    return subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=120)
-
-
 @pytest.fixture(scope="module")
-def releases(control_plane: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Release]]:
-    home = tmp_path_factory.mktemp("helm")
+def releases(control_plane: ControlPlane) -> Iterator[dict[str, Release]]:
     cluster_wide, namespaced = f"{PREFIX}-cw-ccloud-operator", f"{PREFIX}-ns-ccloud-operator"
     for namespace in (cluster_wide, namespaced, TEAM_A, TEAM_B):
         control_plane.kubectl("create", "namespace", namespace, check=False)  # left by an earlier run: reuse it
@@ -128,29 +117,29 @@ def releases(control_plane: Any, tmp_path_factory: pytest.TempPathFactory) -> It
         "label", "namespace", cluster_wide, "pod-security.kubernetes.io/enforce=restricted",
         "pod-security.kubernetes.io/warn=restricted",
     )  # fmt: skip
-    installs = {
-        # Other tests may have applied crds/ already: adopt them (crds.keep leaves them on uninstall).
-        "cluster-wide": _helm(control_plane, home, "install", cluster_wide, str(CHART), "-n", cluster_wide,
-                              "--take-ownership"),
-        "namespaced": _helm(control_plane, home, "install", namespaced, str(CHART), "-n", namespaced,
-                            "--set", f"watchNamespaces={{{TEAM_A},{TEAM_B}}}", "--set", "crds.install=false", "--set", f"peering={PEERING}"),
-    }  # fmt: skip
+    values = {
+        "cluster-wide": [],
+        "namespaced": [f"watchNamespaces={{{TEAM_A},{TEAM_B}}}", "crds.install=false", f"peering={PEERING}"],
+    }
+    made: dict[str, Release] = {}
     try:
-        made = {}
-        for mode, result in installs.items():
-            assert result.returncode == 0, f"helm install ({mode}) failed: {result.stderr}"
-            namespace = cluster_wide if mode == "cluster-wide" else namespaced
-            kubeconfig = control_plane.kubeconfig_for_service_account(namespace, namespace)
-            made[mode] = Release(namespace, namespace, result, kubeconfig)
+        for mode, sets in values.items():
+            name = cluster_wide if mode == "cluster-wide" else namespaced
+            # Other tests may have applied crds/ already: adopt them (crds.keep leaves them on uninstall).
+            install = control_plane.helm(
+                "install", name, str(CHART), f"--namespace={name}", "--take-ownership", *(f"--set={s}" for s in sets)
+            )
+            kubeconfig = control_plane.kubeconfig_for_service_account(name, name)
+            made[mode] = Release(name, name, install, kubeconfig)
         yield made
     finally:
         for name in (cluster_wide, namespaced):
-            _helm(control_plane, home, "uninstall", name, "-n", name)
+            control_plane.helm("uninstall", name, f"--namespace={name}", check=False)
         for namespace in (cluster_wide, namespaced, TEAM_A, TEAM_B):
             control_plane.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
-def _reviews(control_plane: Any, release: Release, checks: list[Check]) -> list[bool]:
+def _reviews(control_plane: ControlPlane, release: Release, checks: list[Check]) -> list[bool]:
     """Ask the apiserver, as the ServiceAccount itself, all the questions in one request batch."""
     items = [
         {
@@ -174,7 +163,7 @@ def _reviews(control_plane: Any, release: Release, checks: list[Check]) -> list[
 
 
 @pytest.fixture(scope="module")
-def answers(control_plane: Any, releases: dict[str, Release]) -> dict[tuple[str, Check], bool]:
+def answers(control_plane: ControlPlane, releases: dict[str, Release]) -> dict[tuple[str, Check], bool]:
     found: dict[tuple[str, Check], bool] = {}
     for mode, release in releases.items():
         checks = [check for case_mode, check, _ in CASES if case_mode == mode]
@@ -195,7 +184,7 @@ def test_service_account_may_do_exactly_what_the_operator_needs(
 
 @pytest.mark.parametrize("mode", ["cluster-wide", "namespaced"])
 def test_minted_token_is_the_charts_service_account(
-    control_plane: Any, releases: dict[str, Release], mode: str
+    control_plane: ControlPlane, releases: dict[str, Release], mode: str
 ) -> None:
     release = releases[mode]
     whoami = control_plane.kubectl("auth", "whoami", "-o", "json", kubeconfig=release.kubeconfig)
@@ -209,7 +198,7 @@ def test_minted_token_is_the_charts_service_account(
     ids=["a watched namespace", "every namespace", "an unwatched namespace"],
 )
 def test_namespaced_release_lists_secrets_only_where_it_watches(
-    control_plane: Any, releases: dict[str, Release], namespace_flag: tuple[str, ...], allowed: bool
+    control_plane: ControlPlane, releases: dict[str, Release], namespace_flag: tuple[str, ...], allowed: bool
 ) -> None:
     result = control_plane.kubectl(
         "get", "secrets", *namespace_flag, "-o", "name", kubeconfig=releases["namespaced"].kubeconfig, check=False
@@ -224,7 +213,7 @@ def test_install_meets_restricted_pod_security_and_tells_what_to_do_next(release
     assert "kubectl get ccloud -A" in install.stdout
 
 
-def test_crds_are_installed_served_and_kept(control_plane: Any, releases: dict[str, Release]) -> None:
+def test_crds_are_installed_served_and_kept(control_plane: ControlPlane, releases: dict[str, Release]) -> None:
     for kind in KINDS:
         crd = yaml.safe_load(control_plane.kubectl("get", "crd", kind.crd_name, "-o", "yaml").stdout)
         assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
@@ -233,7 +222,7 @@ def test_crds_are_installed_served_and_kept(control_plane: Any, releases: dict[s
 
 
 def test_peered_release_creates_its_peering_object_in_each_watched_namespace(
-    control_plane: Any, releases: dict[str, Release]
+    control_plane: ControlPlane, releases: dict[str, Release]
 ) -> None:
     for namespace in (TEAM_A, TEAM_B):
         found = control_plane.kubectl("get", "kopfpeerings.kopf.dev", PEERING, f"--namespace={namespace}", "-o", "name")
