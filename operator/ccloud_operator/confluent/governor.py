@@ -231,10 +231,12 @@ class RateGovernor:
                 self._remaining = estimate
                 self._limit = int(limit) if limit is not None else self._limit
                 self._reset_at = now + reset if reset is not None else self._reset_at
+                # The server counted each request somewhere between its grant and its answer.
+                counted_at = (ticket.at + now) / 2
                 if guessed and status != 429 and self._zero_at is not None:
-                    self._measure(now - self._zero_at, left + 1)
+                    self._measure(counted_at - self._zero_at, left + 1)
                 if left == 0 and status != 429:
-                    self._zero_at = ticket.at
+                    self._zero_at = counted_at
                     self._probe_at = self._next_look(now, reset or 0.0)
             else:
                 # An older answer overtaken by newer ones may only lower the budget, never raise it.
@@ -259,7 +261,10 @@ class RateGovernor:
             return
         measured = elapsed / back
         if back < self._limit:
-            self._interval = measured  # still filling: this is the rate
+            # Still filling, so this is the rate; smoothed, and let up slowly, so that one slow
+            # answer (a busy machine) does not stall everyone.
+            old = self._interval or measured
+            self._interval = (old + min(measured, 1.5 * old)) / 2
         else:
             # Full: the rate is at least this, maybe far more; halving finds out in a look or two,
             # and the half-budget margin of `_next_look` keeps the look from coming too early.
