@@ -87,7 +87,7 @@ class IamApi:
 
     def _name_taken(self, who: Caller, name: str, base: str, but: str = "") -> None:
         for sa in self.core.state.service_accounts.values():
-            if sa.org_id == who.org_id and sa.display_name == name and sa.id != but:
+            if sa.display_name == name and sa.org_id == who.org_id and sa.id != but:
                 raise ApiError(
                     409,
                     "Service name is already in use.",

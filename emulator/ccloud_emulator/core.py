@@ -106,10 +106,9 @@ class Core:
             self.state.save(self.state_file)
 
     def new_id(self, prefix: str, length: int = 6) -> str:
-        taken = self.state.all_ids()
         while True:
             candidate = prefix + "".join(secrets.choice(_LOWER) for _ in range(length))
-            if candidate not in taken:
+            if not self.state.has_id(candidate):
                 return candidate
 
     def new_api_key_id(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import threading
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,6 +44,8 @@ __all__ = ["DEFAULT_API_KEY", "DEFAULT_API_SECRET", "Emulator"]
 
 DEFAULT_API_KEY = "EMUKEY0000000001"
 DEFAULT_API_SECRET = ("EmulatorCloudApiSecret" * 3)[:64]
+# The request log keeps the most recent calls only, so a long-running emulator stays small.
+REQUEST_LOG_LIMIT = 100_000
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -72,7 +75,7 @@ class Emulator:
         self.core = Core(timing or Timing(), Path(state_file) if state_file else None, base_url, clock)
         self.limiter = RateLimiter()
         self.faults: list[Fault] = []
-        self._requests: list[RequestRecord] = []
+        self._requests: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_LIMIT)
         self._requests_lock = threading.Lock()
         path = self.core.state_file
         with self.core.lock:

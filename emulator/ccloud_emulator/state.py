@@ -298,12 +298,11 @@ class State:
     def copy(self) -> State:
         return copy.deepcopy(self)
 
-    def all_ids(self) -> set[str]:
-        ids = set(self.tombstones)
-        for name in self._TABLES:
-            ids.update(getattr(self, name))
-        ids.update(c.id for c in self.connectors.values())
-        return ids
+    def has_id(self, candidate: str) -> bool:
+        """Whether any object, live or deleted, has this ID."""
+        if candidate in self.tombstones or any(candidate in getattr(self, name) for name in self._TABLES):
+            return True
+        return candidate.startswith(("lcc-", "clcc-")) and any(c.id == candidate for c in self.connectors.values())
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

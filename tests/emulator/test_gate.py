@@ -209,3 +209,16 @@ async def test_reset_returns_to_the_seeded_defaults(client: httpx.AsyncClient, e
     assert [e["id"] for e in envs] == [emu.environment_id]
     assert (await client.get("/iam/v2/service-accounts")).json()["data"] == []
     assert (await client.get("/org/v2/environments")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "header"),
+    [(7, "7"), (7.0, "7"), (0.25, "0.25")],
+    ids=["integer", "whole float as the spec's integer", "a fraction passes through for fast tests"],
+)
+async def test_retry_after_is_written_as_given(
+    client: httpx.AsyncClient, emu: Emulator, retry_after: float, header: str
+) -> None:
+    emu.fail_next("GET", "/org/v2/environments", status=503, retry_after=retry_after)
+    response = await client.get("/org/v2/environments")
+    assert (response.status_code, response.headers["retry-after"]) == (503, header)
