@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,7 +25,6 @@ from ccloud_emulator import Emulator, Timing
 from ccloud_testenv.controlplane import ControlPlane
 from ccloud_testenv.operator_process import OperatorProcess
 
-ROOT = Path(__file__).resolve().parents[2]
 GROUP, VERSION = "ccloud.operators.dev", "v1alpha1"
 ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
 
@@ -65,18 +63,6 @@ class Tap:
 class _Server(uvicorn.Server):
     def install_signal_handlers(self) -> None:  # the test process keeps its own
         pass
-
-
-@pytest.fixture(scope="session")
-def control_plane() -> Iterator[ControlPlane]:
-    with ControlPlane() as plane:
-        yield plane
-
-
-@pytest.fixture(scope="session")
-def crds(control_plane: ControlPlane) -> None:
-    control_plane.kubectl("apply", "-f", str(ROOT / "crds"))
-    control_plane.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=30s")
 
 
 @pytest.fixture(scope="module")

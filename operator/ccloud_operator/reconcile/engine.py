@@ -96,6 +96,8 @@ class Session(Generic[SpecT, StatusT]):
     status: StatusT
     client: ConfluentClient
     extra_conditions: list[Condition] = field(default_factory=list)
+    # The status as the apiserver has it now: every write is a merge patch against this.
+    baseline: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ref(self) -> ObjectRef:
@@ -113,7 +115,7 @@ class Session(Generic[SpecT, StatusT]):
         await self._persist()
 
     async def _persist(self) -> None:
-        await self.ctx.kube.patch_status(self.ref, _status_patch(self.target.status, self.status))
+        await _write_status(self.ctx, self.ref, self.baseline, self.status)
 
     def deletion_policy_orphans(self) -> bool:
         policy = self.spec.deletion_policy or self.ctx.settings.default_deletion_policy
@@ -151,12 +153,14 @@ async def reconcile(ctx: Context, kind: KindReconciler[SpecT, StatusT], target: 
         await _report(ctx, target, status, previous, found, [])
         return found
 
-    session = Session(ctx=ctx, target=target, spec=spec, status=status, client=ctx.client(found))
+    session = Session(
+        ctx=ctx, target=target, spec=spec, status=status, client=ctx.client(found), baseline=dict(target.status)
+    )
     try:
         outcome = await kind.sync(session)
     except ConfluentError as exc:
         outcome = classify(exc, attempt, ctx.retry, ctx.settings.retry_cap_seconds)
-    await _report(ctx, target, session.status, previous, outcome, session.extra_conditions)
+    await _report(ctx, target, session.status, previous, outcome, session.extra_conditions, session.baseline)
     return outcome
 
 
@@ -191,6 +195,7 @@ async def _delete(
     if not isinstance(found, Credentials):
         return found
     session = Session(ctx=ctx, target=target, spec=spec, status=status, client=ctx.client(found))
+    session.baseline = dict(target.status)
     try:
         return await kind.delete(session)
     except ConfluentError as exc:
@@ -242,14 +247,13 @@ async def _report(
     previous: list[Condition],
     outcome: Outcome,
     extra: list[Condition],
+    baseline: dict[str, Any] | None = None,
 ) -> None:
     fresh = [*conditions_for(outcome, previous, target.generation), *extra]
     status.conditions = merge_conditions(previous, fresh, ctx.timestamp())
     if not isinstance(outcome, Retry | Paused):
         status.observed_generation = target.generation
-    patch = _status_patch(target.status, status)
-    if patch:
-        await ctx.kube.patch_status(target.ref, patch)
+    await _write_status(ctx, target.ref, dict(target.status) if baseline is None else baseline, status)
     await _announce(ctx, target.ref, ready_of(previous), ready_of(status.conditions), outcome)
 
 
@@ -270,6 +274,19 @@ def _parse_status(model: type[StatusT], raw: Mapping[str, Any]) -> StatusT:
         return model.model_validate(dict(raw))
     except ValidationError:
         return model()  # a mangled status is rebuilt from Confluent, never trusted
+
+
+async def _write_status(ctx: Context, ref: ObjectRef, baseline: dict[str, Any], status: BaseModel) -> None:
+    """Write what differs from `baseline` (nothing, at steady state), then move the baseline along."""
+    patch = _status_patch(baseline, status)
+    if not patch:
+        return
+    await ctx.kube.patch_status(ref, patch)
+    for key, value in patch.items():
+        if value is None:
+            baseline.pop(key, None)
+        else:
+            baseline[key] = value
 
 
 def _status_patch(before: Mapping[str, Any], status: BaseModel) -> dict[str, Any]:

@@ -63,6 +63,8 @@ class ServiceAccountReconciler:
         name = create_request(s.spec, s.ref.name).display_name or s.ref.name
         observe_only = s.spec.management_policy == ManagementPolicy.OBSERVE_ONLY
         remote = await self._observe(s, name)
+        if remote is not None:
+            s.status.pending_create = None  # whatever a crashed create left, this is it
         if remote is None:
             if s.spec.adopt_id is not None:
                 return Terminal("NotFound", f"spec.adoptId: no service account {s.spec.adopt_id} in Confluent Cloud.")
