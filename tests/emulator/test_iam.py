@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ccloud_emulator import Emulator
 
@@ -187,3 +190,41 @@ async def test_organisations_see_only_their_own_objects(emu: Emulator, make_clie
         assert (await theirs.get(f"/iam/v2/service-accounts/{mine}")).status_code == 404
         assert [e["id"] for e in (await theirs.get("/org/v2/environments")).json()["data"]] == [other_env]
         assert (await ours.get(f"/org/v2/environments/{other_env}")).status_code == 404
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(count=st.integers(min_value=0, max_value=23), size=st.integers(min_value=1, max_value=100))
+def test_following_next_visits_every_item_once_in_order(count: int, size: int) -> None:
+    async def walk() -> tuple[list[str], list[str], int]:
+        emu = Emulator()
+        transport = httpx.ASGITransport(app=emu.app)
+        auth = (emu.api_key, emu.api_secret)
+        async with httpx.AsyncClient(transport=transport, base_url="https://api.confluent.cloud", auth=auth) as api:
+            created = [
+                (await api.post("/iam/v2/service-accounts", json={"display_name": f"sa-{n}"})).json()["id"]
+                for n in range(count)
+            ]
+            seen: list[str] = []
+            pages = 0
+            url: str | None = f"/iam/v2/service-accounts?page_size={size}"
+            while url:
+                body = (await api.get(url)).json()
+                seen += [sa["id"] for sa in body["data"]]
+                pages += 1
+                url = body["metadata"].get("next")
+        return created, seen, pages
+
+    created, seen, pages = asyncio.run(walk())
+    assert seen == created
+    assert pages == max(1, -(-count // size))
+
+
+async def test_a_configured_base_url_is_used_in_every_link(make_client: ClientFactory) -> None:
+    emu = Emulator(base_url="https://emulator.example:8443/")
+    async with make_client(emu, base_url="http://elsewhere") as client:
+        created = await client.post("/iam/v2/service-accounts", json={"display_name": "linked"})
+        assert created.headers["location"].startswith("https://emulator.example:8443/iam/v2/service-accounts/sa-")
+        cluster = (
+            await client.get(f"/cmk/v2/clusters/{emu.kafka_cluster_id}", params={"environment": emu.environment_id})
+        ).json()
+        assert cluster["spec"]["http_endpoint"] == "https://emulator.example:8443"
