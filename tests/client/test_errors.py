@@ -263,6 +263,11 @@ def test_secret_patterns_are_scrubbed_even_when_nobody_named_them() -> None:
     assert "hunter2hunter2" not in text
 
 
+def test_prose_that_names_a_config_key_is_left_alone() -> None:
+    text = "kafka.api.secret: Provided Kafka ApiKey is invalid"
+    assert scrub(text) == text
+
+
 def test_long_error_bodies_are_cut() -> None:
     error = from_response(response(500, text="x" * 5000))
     assert len(error.detail) <= 200

@@ -53,10 +53,14 @@ __all__ = [
 DETAIL_LIMIT = 200
 _MASK = "****"
 _SHORTEST_SECRET = 4
-# Credentials that sneak into free text: an Authorization value, or key=secret pairs.
+# Credentials that sneak into free text: an Authorization value, or `password=…` / `"secret": "…"`
+# (not `secret: text`, which is how Confluent's prose names a config key).
 _CREDENTIAL_PATTERNS = (
     re.compile(r"(?i)\b(basic|bearer)\s+[A-Za-z0-9+/=._~-]{8,}"),
-    re.compile(r"(?i)((?:secret|password|token|signature|sig|credential)[\w.-]*[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;]+"),
+    re.compile(
+        r"(?i)((?:secret|password|passwd|token|signature|sig|credential)[\w.-]*(?:\s*=\s*|[\"']\s*:\s*[\"']))"
+        r"[^\s\"'&,;]+"
+    ),
 )
 
 

@@ -170,7 +170,8 @@ class ApiKeys:
                 url,
                 params=params,
                 auth=httpx.BasicAuth(key, plain),
-                governor=RateGovernor.for_key(key),
+                # Not the registry's: a governor per probed key would outlive the check by far.
+                governor=RateGovernor(max_concurrency=1),
                 # One look per call: the caller decides how patiently to wait for propagation.
                 retry=RetryPolicy(max_attempts=1),
             )

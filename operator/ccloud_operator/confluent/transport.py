@@ -214,14 +214,14 @@ class ApiTransport:
         attempt = 0
         while True:
             attempt += 1
-            error = await self._attempt(http, method, url, kwargs, secrets, governor, retry, where)
-            if isinstance(error, httpx.Response):
-                return error
-            if attempt >= retry.max_attempts or not retry.should_retry(method, error):
-                raise error
-            wait = retry.delay(attempt, error)
+            outcome = await self._attempt(http, method, url, kwargs, secrets, governor, retry, where)
+            if isinstance(outcome, httpx.Response):
+                return outcome
+            if attempt >= retry.max_attempts or not retry.should_retry(method, outcome):
+                raise outcome
+            wait = retry.delay(attempt, outcome)
             log.warning(
-                "%s %s attempt %d/%d in %.2fs after %s", method, where, attempt + 1, retry.max_attempts, wait, error
+                "%s %s attempt %d/%d in %.2fs after %s", method, where, attempt + 1, retry.max_attempts, wait, outcome
             )
             await asyncio.sleep(wait)
 
