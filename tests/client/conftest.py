@@ -6,6 +6,7 @@ registered with `remember`; `test_secrets_never_logged` runs last and finds none
 
 from __future__ import annotations
 
+import base64
 import logging
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -78,6 +79,8 @@ def emulator(remember: Callable[[str], str]) -> Emulator:
 
     emu = Emulator()
     remember(emu.api_secret)
+    # The Authorization header carries the pair base64-encoded: that must not show up either.
+    remember(base64.b64encode(f"{emu.api_key}:{emu.api_secret}".encode()).decode())
     return emu
 
 

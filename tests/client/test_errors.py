@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from ccloud_emulator import Emulator
 from ccloud_operator.confluent import (
     ApiError,
     Conflict,
+    ConfluentClient,
     Forbidden,
     NotFound,
     QuotaExceeded,
@@ -272,3 +274,55 @@ def test_long_error_bodies_are_cut() -> None:
     error = from_response(response(500, text="x" * 5000))
     assert len(error.detail) <= 200
     assert error.detail.endswith("…")
+
+
+CONNECTORS = "/connect/v1/environments/*/clusters/*/connectors"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "kind"),
+    [
+        ("POST", "/iam/v2/service-accounts", 400, ValidationFailed),
+        ("POST", "/iam/v2/service-accounts", 402, QuotaExceeded),
+        ("POST", "/iam/v2/service-accounts", 403, Forbidden),
+        ("GET", "/org/v2/environments/*", 403, NotFound),
+        ("GET", "/org/v2/environments/*", 404, NotFound),
+        ("POST", "/iam/v2/service-accounts", 409, Conflict),
+        ("POST", "/iam/v2/service-accounts", 422, ValidationFailed),
+        ("POST", "/iam/v2/service-accounts", 500, ServerError),
+        ("GET", CONNECTORS, 401, Unauthorized),
+        ("GET", CONNECTORS, 404, NotFound),
+        ("GET", CONNECTORS, 500, ServerError),
+    ],
+    ids=[
+        "400 standard",
+        "402 standard",
+        "403 on a create",
+        "403 on a read",
+        "404 standard",
+        "409 standard",
+        "422 standard",
+        "500 on a create (not retried)",
+        "401 in Connect's shape",
+        "404 in Connect's shape",
+        "500 in Connect's shape",
+    ],
+)
+async def test_the_emulators_error_answers_are_classified(
+    client: ConfluentClient, emulator: Emulator, method: str, path: str, status: int, kind: type[ApiError]
+) -> None:
+    # Retried statuses fail every attempt, so what is raised is the classified last answer.
+    emulator.fail(method, path, status=status)
+    calls = {
+        "POST": lambda: client.service_accounts.create("errors"),
+        "GET": lambda: (
+            client.connectors.list(emulator.environment_id, emulator.kafka_cluster_id)
+            if path == CONNECTORS
+            else client.environments.get(emulator.environment_id)
+        ),
+    }
+    with pytest.raises(kind) as caught:
+        await calls[method]()
+    assert caught.value.status == status
+    assert caught.value.detail
+    assert str(caught.value).startswith(f"HTTP {status}")
