@@ -112,6 +112,7 @@ def admin_routes(emu: Emulator) -> list[Route]:
             drop=bool(data.get("drop", False)),
             count=_opt_int(data, "count"),
             probability=1.0 if data.get("probability") is None else float(_opt_float(data, "probability") or 0.0),
+            after_processing=bool(data.get("after_processing", False)),
         )
         return _json(fault.to_json(), 201)
 

@@ -29,7 +29,7 @@ from ccloud_emulator.state import Environment, KafkaCluster
 __all__ = ["OrgApi"]
 
 
-def _env_not_found(env_id: str) -> ApiError:
+def _not_found() -> ApiError:
     return ApiError(404, "Resource Not Found", code="resource_not_found", title="Not Found")
 
 
@@ -69,7 +69,7 @@ class OrgApi:
     def _environment(self, org_id: str, env_id: str) -> Environment:
         env = self.core.state.environments.get(env_id)
         if env is None or env.org_id != org_id:
-            raise _env_not_found(env_id)
+            raise _not_found()
         return env
 
     async def list_environments(self, request: Request) -> Response:
@@ -216,7 +216,7 @@ class OrgApi:
             self._environment(who.org_id, env_id)
             cluster = self.core.state.clusters.get(request.path_params["id"])
             if cluster is None or cluster.env_id != env_id:
-                raise ApiError(404, "Resource Not Found", code="resource_not_found", title="Not Found")
+                raise _not_found()
             return json_response(self.render_cluster(self.core.base_url(request), who.org_id, cluster))
 
     async def list_topics(self, request: Request) -> Response:

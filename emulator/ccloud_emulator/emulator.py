@@ -268,8 +268,15 @@ class Emulator:
         drop: bool = False,
         count: int | None = None,
         probability: float = 1.0,
+        after_processing: bool = False,
     ) -> Fault:
-        """Inject a fault on requests matching `method` ("*" for any) and `path` (an fnmatch glob)."""
+        """Inject a fault on requests matching `method` ("*" for any) and `path` (an fnmatch glob).
+
+        `status` answers with that error (and `retry_after`); `latency` delays; `drop` closes the
+        connection mid-answer, before the request takes effect or, with `after_processing`, after it
+        (the create that happened but whose answer was lost). `count` limits how many requests it
+        hits (None: all); `probability` makes each hit a coin toss.
+        """
         if status is None and not drop and latency <= 0:
             raise ValueError("a fault needs a status, a latency or drop=True")
         if not 0.0 <= probability <= 1.0:
@@ -283,6 +290,7 @@ class Emulator:
             drop=drop,
             count=count,
             probability=probability,
+            after_processing=after_processing,
         )
         with self.core.lock:
             self.faults.append(fault)
@@ -296,9 +304,10 @@ class Emulator:
         retry_after: float | None = None,
         latency: float = 0.0,
         drop: bool = False,
+        after_processing: bool = False,
     ) -> Fault:
         """Fail only the next matching request: `fail(..., count=1)`."""
-        return self.fail(method, path, status, retry_after, latency, drop, count=1)
+        return self.fail(method, path, status, retry_after, latency, drop, count=1, after_processing=after_processing)
 
     def remove_fault(self, fault_id: str) -> bool:
         with self.core.lock:

@@ -56,6 +56,8 @@ class Fault:
     retry_after: float | None = None
     latency: float = 0.0
     drop: bool = False
+    # with drop: let the request take effect first, so only its answer is lost
+    after_processing: bool = False
     count: int | None = None  # None: every matching request
     probability: float = 1.0
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -77,6 +79,7 @@ class Fault:
             "retry_after": self.retry_after,
             "latency": self.latency,
             "drop": self.drop,
+            "after_processing": self.after_processing,
             "count": self.count,
             "probability": self.probability,
             "fired": self.fired,
@@ -241,33 +244,25 @@ class Gate:
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
-        async def answer(error: ApiError) -> None:
-            await error_response(error, dialect)(scope, receive, stamped)
+        async def swallowed(message: Message) -> None:
+            pass
 
-        try:
-            fault = self._match_fault(method, path)
-            # A failing fault answers like a gateway, before auth; a slow one is slow inside the server.
-            slow = fault.latency if fault is not None else 0.0
-            if fault is not None and (fault.drop or fault.status is not None):
-                if slow > 0:
-                    await asyncio.sleep(slow)
-                if fault.drop:
-                    await send({"type": "http.response.start", "status": 200,
-                                "headers": [(b"content-length", b"1024")]})  # fmt: skip
-                    raise ConnectionDropped(f"connection dropped by an injected fault on {method} {path}")
-                assert fault.status is not None
-                headers = {}
-                if fault.retry_after is not None:
-                    headers["Retry-After"] = _retry_after_text(fault.retry_after)
-                if dialect is not Dialect.STORAGE:
-                    with self.core.lock:
-                        extra.extend(self.limiter.peek(key_id, self.core.monotonic()).headers())
-                await answer(ApiError(fault.status, headers=headers))
-                return
+        async def drop() -> None:
+            nonlocal status
+            status = 0
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1024")]})
+            raise ConnectionDropped(f"connection dropped by an injected fault on {method} {path}")
+
+        async def proceed(out: Send, slow: float) -> None:
+            """Everything past the gateway: auth, the rate limit, then the API itself."""
+
+            async def answer(error: ApiError) -> None:
+                await error_response(error, dialect)(scope, receive, out)
+
             if dialect is Dialect.STORAGE:
                 if slow > 0:
                     await asyncio.sleep(slow)
-                await self.app(scope, receive, stamped)
+                await self.app(scope, receive, out)
                 return
             caller = self._authenticate(credentials, path)
             with self.core.lock:
@@ -278,22 +273,51 @@ class Gate:
                     decision = self.limiter.acquire(caller.api_key, self.core.monotonic())
                     extra.extend(decision.headers())
             if caller is None:
-                await answer(ApiError(401, "Unauthorized" if dialect is not Dialect.STANDARD else
-                                      "Valid authentication credentials must be provided"))  # fmt: skip
+                detail = (
+                    "Valid authentication credentials must be provided"
+                    if dialect is Dialect.STANDARD
+                    else "Unauthorized"
+                )
+                await answer(ApiError(401, detail))
                 return
             assert decision is not None
             if not decision.allowed:
-                await answer(ApiError(429, "Too Many Requests",
-                                      headers={"Retry-After": str(decision.retry_after)}))  # fmt: skip
+                await answer(ApiError(429, "Too Many Requests", headers={"Retry-After": str(decision.retry_after)}))
                 return
             scope["ccloud.caller"] = caller
             try:
                 if slow > 0:
                     await asyncio.sleep(slow)
-                await self.app(scope, receive, stamped)
+                await self.app(scope, receive, out)
             finally:
                 with self.core.lock:
                     self.limiter.release(caller.api_key)
+
+        try:
+            fault = self._match_fault(method, path)
+            if fault is None:
+                await proceed(stamped, 0.0)
+                return
+            if fault.drop and fault.after_processing:
+                # the request takes effect, but its answer never arrives
+                await proceed(swallowed, fault.latency)
+                await drop()
+            # A failing fault answers like a gateway, before auth; a slow one is slow inside the server.
+            if not fault.drop and fault.status is None:
+                await proceed(stamped, fault.latency)
+                return
+            if fault.latency > 0:
+                await asyncio.sleep(fault.latency)
+            if fault.drop:
+                await drop()
+            assert fault.status is not None
+            headers = {}
+            if fault.retry_after is not None:
+                headers["Retry-After"] = _retry_after_text(fault.retry_after)
+            if dialect is not Dialect.STORAGE:
+                with self.core.lock:
+                    extra.extend(self.limiter.peek(key_id, self.core.monotonic()).headers())
+            await error_response(ApiError(fault.status, headers=headers), dialect)(scope, receive, stamped)
         except ConnectionDropped:
             raise
         except BaseException:

@@ -222,3 +222,12 @@ async def test_retry_after_is_written_as_given(
     emu.fail_next("GET", "/org/v2/environments", status=503, retry_after=retry_after)
     response = await client.get("/org/v2/environments")
     assert (response.status_code, response.headers["retry-after"]) == (503, header)
+
+
+async def test_a_drop_after_processing_loses_only_the_answer(client: httpx.AsyncClient, emu: Emulator) -> None:
+    emu.fail_next("POST", "/iam/v2/service-accounts", status=None, drop=True, after_processing=True)
+    with pytest.raises(httpx.TransportError):
+        await client.post("/iam/v2/service-accounts", json={"display_name": "answer lost"})
+    assert emu.calls("POST", "/iam/v2/service-accounts")[-1].status == 0
+    found = (await client.get("/iam/v2/service-accounts", params={"display_name": "answer lost"})).json()["data"]
+    assert len(found) == 1

@@ -103,14 +103,17 @@ async def test_serve_in_thread_answers_over_a_socket_with_its_own_address() -> N
             await after.get(url + "/_emulator/health")
 
 
-async def test_a_dropped_connection_is_a_protocol_error_on_the_wire() -> None:
+@pytest.mark.parametrize("after_processing", [False, True], ids=["before it takes effect", "after it took effect"])
+async def test_a_dropped_connection_is_a_protocol_error_on_the_wire(after_processing: bool) -> None:
     emu = Emulator()
-    emu.fail_next("GET", "/org/v2/environments", status=None, drop=True)
+    emu.fail_next("POST", "/iam/v2/service-accounts", status=None, drop=True, after_processing=after_processing)
     with serve_in_thread(emu) as url:
         async with httpx.AsyncClient(base_url=url, auth=(emu.api_key, emu.api_secret)) as client:
-            with pytest.raises(httpx.RemoteProtocolError):
-                await client.get("/org/v2/environments")
-            assert (await client.get("/org/v2/environments")).status_code == 200
+            # a reset (ReadError) or a close mid-answer (RemoteProtocolError), as real drops are
+            with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+                await client.post("/iam/v2/service-accounts", json={"display_name": "dropped"})
+            listed = (await client.get("/iam/v2/service-accounts")).json()["data"]
+            assert len(listed) == (1 if after_processing else 0)
 
 
 async def test_load_meets_429s_with_the_real_headers() -> None:
