@@ -187,8 +187,16 @@ def _retry_after_text(seconds: float) -> str:
 
 
 class Gate:
-    def __init__(self, app: ASGIApp, core: Core, limiter: RateLimiter, faults: list[Fault],
-                 record: Callable[[RequestRecord], None]) -> None:  # fmt: skip
+    """The ASGI middleware; `faults` and `limiter` are the emulator's own, changed in place."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        core: Core,
+        limiter: RateLimiter,
+        faults: list[Fault],
+        record: Callable[[RequestRecord], None],
+    ) -> None:
         self.app = app
         self.core = core
         self.limiter = limiter
