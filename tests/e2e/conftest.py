@@ -1,8 +1,9 @@
 """Fixtures for end-to-end tests on the real control plane (etcd, kube-apiserver, kube-controller-manager).
 
-`control_plane` is started once per session and stopped after it; `namespace` gives each test a fresh
-namespace and deletes it afterwards without waiting (the controller manager finishes the deletion).
-For kopf-based tests, point KUBECONFIG at `control_plane.kubeconfig`.
+The session-scoped `control_plane` comes from tests/conftest.py, so every tier shares one control plane
+per session; `namespace` gives each test here a fresh namespace and deletes it afterwards without
+waiting (the controller manager finishes the deletion). For kopf-based tests, point KUBECONFIG at
+`control_plane.kubeconfig`.
 """
 
 from __future__ import annotations
@@ -14,13 +15,6 @@ from collections.abc import Iterator
 import pytest
 
 from ccloud_testenv import ControlPlane
-
-
-@pytest.fixture(scope="session")
-def control_plane() -> Iterator[ControlPlane]:
-    """A started ControlPlane shared by the session; stopped (every process gone) when it ends."""
-    with ControlPlane() as plane:
-        yield plane
 
 
 @pytest.fixture
