@@ -20,6 +20,7 @@ from ccloud_operator.confluent import (
     ValidationFailed,
     is_masked,
 )
+from ccloud_operator.confluent.connectors import Offset
 
 CLASS = "io.example.connect.OrdersSource"
 NAME = "orders source & co"  # a name that needs escaping in the path
@@ -120,6 +121,17 @@ async def test_masked_values_written_back_keep_the_stored_secret(
     # Read-modify-write: what Confluent returned, server keys and masks included, goes back whole.
     await client.connectors.put_config(env, lkc, "orders", {**remote, "kafka.topic": "again"})
     assert (await client.connectors.status(env, lkc, "orders")).state == ConnectorState.RUNNING
+
+
+async def test_a_create_can_set_where_the_connector_starts(
+    client: ConfluentClient, emulator: Emulator, config: dict[str, str]
+) -> None:
+    start = Offset(partition={"kafka_topic": "orders", "kafka_partition": 0}, offset={"kafka_offset": 50})
+    created = await client.connectors.create(
+        emulator.environment_id, emulator.kafka_cluster_id, "orders", config, offsets=[start]
+    )
+    assert created.model_extra is not None
+    assert created.model_extra["offsets"] == [start.payload()]
 
 
 async def test_creating_a_taken_name_is_a_conflict(

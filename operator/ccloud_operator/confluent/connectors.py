@@ -15,7 +15,6 @@ import builtins
 import re
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
 
 from pydantic import Field, field_validator
 
@@ -32,6 +31,7 @@ __all__ = [
     "ConnectorStatus",
     "ConnectorStatusDetail",
     "Connectors",
+    "Offset",
     "TaskRef",
     "TaskStatus",
     "is_masked",
@@ -59,6 +59,13 @@ _PUBLIC_KEYS = frozenset(
 def is_masked(value: str | None) -> bool:
     """Whether Confluent replaced this config value by asterisks (it never returns secrets)."""
     return value is not None and _MASKED.fullmatch(value) is not None
+
+
+class Offset(ApiModel):
+    """Where a connector starts: keys are the connector's own (`kafka_partition`, `kafka_offset`, …)."""
+
+    partition: dict[str, str | int] = {}
+    offset: dict[str, str | int] = {}
 
 
 class ConnectorState(StrEnum):
@@ -190,12 +197,12 @@ class Connectors:
         cluster_id: str,
         name: str,
         config: Mapping[str, str],
-        offsets: builtins.list[dict[str, Any]] | None = None,
+        offsets: builtins.list[Offset] | None = None,
     ) -> Connector:
         """Create a connector (POST); `put_config` does the same idempotently, without offsets."""
         body: dict[str, object] = {"name": name, "config": _config(name, config)}
         if offsets is not None:
-            body["offsets"] = offsets
+            body["offsets"] = [o.payload() for o in offsets]
         return await self._api.model(
             Connector, "POST", self._path(environment_id, cluster_id), json=body, secrets=_secret_values(config)
         )
