@@ -44,6 +44,8 @@ CONTROLLERS = (
 _CONTEXT = "ccloud-testenv"
 _PORT_TAKEN = "address already in use"
 _START_ATTEMPTS = 3
+# Flags whose values may be secrets: masked when a command appears in an error message.
+_SECRET_FLAGS = ("--from-literal=", "--token=", "--password=", "--docker-password=", "--set=", "--set-string=")
 
 
 class ControlPlaneError(RuntimeError):
@@ -194,7 +196,7 @@ class ControlPlane:
             f"--cache-dir={self.work_dir / 'kubectl-cache'}",
             *args,
         ]
-        return self._run("kubectl", argv, input=input, check=check, timeout=timeout)
+        return self._run(argv, _shown("kubectl", args), input=input, check=check, timeout=timeout)
 
     def helm(self, *args: str, check: bool = True, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
         """Run helm against this control plane as admin, with its config and caches in the work dir."""
@@ -205,7 +207,7 @@ class ControlPlane:
             "HELM_DATA_HOME": str(home / "data"),
         }
         argv = [str(self.bin_dir / "helm"), f"--kubeconfig={self.kubeconfig}", *args]
-        return self._run("helm", argv, check=check, timeout=timeout, env=env)
+        return self._run(argv, _shown("helm", args), check=check, timeout=timeout, env=env)
 
     def kubeconfig_for_service_account(
         self, namespace: str, name: str, path: Path | None = None, *, expiration_seconds: int = 3600
@@ -347,15 +349,14 @@ class ControlPlane:
 
     def _run(
         self,
-        tool: str,
         argv: list[str],
+        shown: str,
         *,
         check: bool,
         timeout: float,
         input: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        shown = " ".join([tool, *argv[2:]]) if tool == "kubectl" else " ".join([tool, *argv[1:]])
         try:
             result = subprocess.run(
                 argv,
@@ -372,6 +373,23 @@ class ControlPlane:
             # stderr only: stdout may carry a token or a Secret.
             raise ControlPlaneError(f"`{shown}` failed with exit code {result.returncode}: {result.stderr.strip()}")
         return result
+
+
+def _shown(tool: str, args: tuple[str, ...]) -> str:
+    """The command for an error message, with the values of secret-bearing flags masked."""
+    shown = [tool]
+    masked_next = False
+    for arg in args:
+        if masked_next:
+            shown.append(arg.split("=", 1)[0] + "=***")
+        elif arg.startswith(_SECRET_FLAGS):
+            name, _, value = arg.partition("=")
+            key = value.split("=", 1)[0] if name == "--from-literal" else ""
+            shown.append(f"{name}={key + '=' if key else ''}***")
+        else:
+            shown.append(arg)
+        masked_next = arg in ("--set", "--set-string", "--from-literal")
+    return " ".join(shown)
 
 
 def _free_ports(count: int) -> list[int]:

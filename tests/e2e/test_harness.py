@@ -242,6 +242,24 @@ def test_helm_reports_the_pinned_version(control_plane: ControlPlane) -> None:
     assert control_plane.helm("version", "--template", "{{.Version}}").stdout == HELM_VERSION == "v3.19.5"
 
 
+def test_a_failed_kubectl_names_the_command_and_the_error_but_no_secret_value(control_plane: ControlPlane) -> None:
+    secret_value = "hunter2-do-not-print"
+    with pytest.raises(ControlPlaneError) as failure:
+        control_plane.kubectl(
+            "create",
+            "secret",
+            "generic",
+            "s",
+            "--namespace=no-such-namespace",
+            f"--from-literal=password={secret_value}",
+        )
+    message = str(failure.value)
+    assert "kubectl create secret generic s --namespace=no-such-namespace --from-literal=password=***" in message
+    assert 'namespaces "no-such-namespace" not found' in message
+    assert secret_value not in message
+    assert secret_value not in repr(failure.value)
+
+
 def test_the_build_script_and_the_package_key_the_cache_by_the_same_versions() -> None:
     script = BUILD_SCRIPT.read_text()
     assert f"K8S_VERSION={K8S_VERSION}\n" in script
