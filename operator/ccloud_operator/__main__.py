@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import random
 import sys
+import time
 from pathlib import Path
 
 __all__ = ["main"]
@@ -45,19 +47,28 @@ def _run() -> int:
         log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.PLAIN,
     )
     logging.getLogger().setLevel(settings.log_level.upper())
-    liveness = (
-        f"http://{settings.liveness_host}:{settings.liveness_port}/healthz" if settings.liveness_port else None
-    )
+    liveness = f"http://{settings.liveness_host}:{settings.liveness_port}/healthz" if settings.liveness_port else None
     del handlers  # imported for its registrations
+    priority = settings.priority or (_seniority() if settings.peering else 0)
     kopf.run(
         standalone=settings.peering is None,
         peering_name=settings.peering,
-        priority=settings.priority,
+        priority=priority,
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
         liveness_endpoint=liveness,
     )
     return 0
+
+
+def _seniority() -> int:
+    """A peering priority that favours the replica started first.
+
+    kopf pauses every peer that sees another of its own priority, and a newcomer with a higher one
+    would take over while the old leader still acts: so the earlier start wins, a newcomer stands by
+    until the leader's keep-alive lapses, and a random tail breaks a tie within one millisecond.
+    """
+    return -(time.time_ns() // 1_000_000 * 1000 + random.SystemRandom().randrange(1000))
 
 
 if __name__ == "__main__":

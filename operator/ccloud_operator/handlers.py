@@ -70,8 +70,11 @@ class Runtime:
                 state.wake.set()
 
 
-def configure(settings: kopf.OperatorSettings, operator: Settings) -> None:
-    """kopf's own settings: our group's prefix for its storage, quiet event posting, peering."""
+def configure(settings: kopf.OperatorSettings) -> None:
+    """kopf's own settings: our group's prefix for its storage, quiet event posting, watch timeouts.
+
+    Peering (standalone or not, name, priority) is set by `ccloud-operator run` through kopf.run.
+    """
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     # kopf ignores changes to annotations under its own prefix: ours (paused, resync-interval) must not be.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
@@ -82,18 +85,12 @@ def configure(settings: kopf.OperatorSettings, operator: Settings) -> None:
     settings.posting.reporting_component = "ccloud-operator"
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-    settings.peering.priority = operator.priority
-    if operator.peering:
-        settings.peering.name = operator.peering
-        settings.peering.standalone = False
-    else:
-        settings.peering.standalone = True
 
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     operator = Settings()
-    configure(settings, operator)
+    configure(settings)
     if getattr(memo, "runtime", None) is None:
         kubernetes.config.load_config()  # type: ignore[no-untyped-call]
         memo.runtime = Runtime(Context(kube=Kube(kubernetes.client.ApiClient()), settings=operator))

@@ -37,7 +37,10 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="How soon to look again while waiting for Confluent or a dependency."
     )
     peering: str | None = Field(default=None, description="kopf peering name; set when running more than one replica.")
-    priority: int = Field(default=0, description="kopf peering priority of this replica.")
+    priority: int = Field(
+        default=0,
+        description="kopf peering priority of this replica; 0 with peering set lets the replica started first lead.",
+    )
     liveness_port: int = Field(default=8080, description="Port of the /healthz liveness endpoint; 0 disables.")
     liveness_host: str = Field(default="0.0.0.0", description="Address the liveness endpoint binds to.")  # noqa: S104
     log_format: str = Field(default="plain", description="plain or json.")

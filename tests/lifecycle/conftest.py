@@ -7,6 +7,7 @@ answered a call and before the operator hears the answer (to kill the operator a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import threading
 import time
@@ -202,25 +203,33 @@ def _plural(kind: str) -> str:
     return {"ServiceAccount": "serviceaccounts", "ApiKey": "apikeys"}[kind]
 
 
-@pytest.fixture
-def kube(control_plane: ControlPlane, operator: OperatorProcess, emulator: Emulator) -> Iterator[Kube]:
-    """A fresh namespace with the emulator's Cloud API key in Secret `ccloud-credentials`."""
+@contextlib.contextmanager
+def namespace_with_credentials(control_plane: ControlPlane, emulator: Emulator) -> Iterator[Kube]:
+    """A fresh namespace with the emulator's Cloud API key in Secret `ccloud-credentials`.
+
+    Its objects are deleted before the namespace, while an operator still runs to take finalizers off.
+    """
     api = kubernetes.config.new_client_from_config(config_file=str(control_plane.kubeconfig))
     namespace = f"t-{uuid.uuid4().hex[:8]}"
     core = kubernetes.client.CoreV1Api(api)
     core.create_namespace(kubernetes.client.V1Namespace(metadata=kubernetes.client.V1ObjectMeta(name=namespace)))
     k = Kube(api, namespace)
     k.put_secret("ccloud-credentials", {"apiKey": emulator.api_key, "apiSecret": emulator.api_secret})
-    yield k
-    # Delete our objects while the operator runs, so its finalizers come off and the namespace can go.
-    for plural in ("apikeys", "serviceaccounts"):
-        for obj in k.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)["items"]:
-            try:
-                k.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, obj["metadata"]["name"])
-            except ApiException:
-                pass
-    core.delete_namespace(namespace)
-    api.close()
+    try:
+        yield k
+    finally:
+        for plural in ("apikeys", "serviceaccounts"):
+            for obj in k.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)["items"]:
+                with contextlib.suppress(ApiException):
+                    k.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, obj["metadata"]["name"])
+        core.delete_namespace(namespace)
+        api.close()
+
+
+@pytest.fixture
+def kube(control_plane: ControlPlane, operator: OperatorProcess, emulator: Emulator) -> Iterator[Kube]:
+    with namespace_with_credentials(control_plane, emulator) as k:
+        yield k
 
 
 CREDS = {"credentialsSecretRef": {"name": "ccloud-credentials"}}

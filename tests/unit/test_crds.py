@@ -27,7 +27,9 @@ def _schema(kind: Kind) -> dict[str, Any]:
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.kind)
 def test_every_field_has_a_description_so_kubectl_explain_documents_it(kind: Kind) -> None:
     # The apiserver documents metadata itself and refuses a description there.
-    undocumented = [path for path, prop in _fields(_schema(kind)) if not prop.get("description") and path != ".metadata"]
+    undocumented = [
+        path for path, prop in _fields(_schema(kind)) if not prop.get("description") and path != ".metadata"
+    ]
     assert undocumented == []
 
 

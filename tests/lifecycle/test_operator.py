@@ -1,0 +1,114 @@
+"""The operator as a user meets it: kubectl wait, get and explain; default credentials; two replicas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ccloud_emulator import Emulator
+from ccloud_testenv.controlplane import ControlPlane
+from ccloud_testenv.operator_process import OperatorProcess
+
+from .conftest import CREDS, OPERATOR_SETTINGS, Confluent, Kube, Tap, namespace_with_credentials
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_kubectl_wait_get_and_explain(control_plane: ControlPlane, kube: Kube, emulator: Emulator) -> None:
+    kube.apply("ServiceAccount", "orders", {"displayName": f"{kube.namespace}-orders", **CREDS})
+    kube.apply("ApiKey", "orders", {"serviceAccount": {"name": "orders"}, "resource": {"kind": "Cloud"}, **CREDS})
+    waited = control_plane.kubectl(
+        "wait",
+        "-n",
+        kube.namespace,
+        "--for=condition=Ready",
+        "serviceaccounts.ccloud.operators.dev/orders",
+        "apikeys.ccloud.operators.dev/orders",
+        "--timeout=20s",
+    )
+    assert waited.stdout.count("condition met") == 2
+    table = control_plane.kubectl("get", "ccloud", "-n", kube.namespace).stdout
+    assert "READY" in table and "STATUS" in table and "ID" in table and "AGE" in table
+    sa_id = kube.get("ServiceAccount", "orders")["status"]["id"]  # type: ignore[index]
+    key_id = kube.get("ApiKey", "orders")["status"]["id"]  # type: ignore[index]
+    assert sa_id in table and key_id in table
+    explained = control_plane.kubectl("explain", "apikeys.spec.secret.template").stdout
+    assert "{{ .key }}" in explained
+
+
+def test_default_credentials_only_where_the_platform_team_allows(
+    crds: None,
+    control_plane: ControlPlane,
+    emulator: Emulator,
+    tap: tuple[Tap, str],
+    confluent: Confluent,
+    tmp_path: Path,
+) -> None:
+    with (
+        namespace_with_credentials(control_plane, emulator) as allowed,
+        namespace_with_credentials(control_plane, emulator) as denied,
+    ):
+        settings = {
+            **OPERATOR_SETTINGS,
+            "CCLOUD_API_URL": tap[1],
+            "CCLOUD_DEFAULT_CREDENTIALS_SECRET": f"{allowed.namespace}/ccloud-credentials",
+            "CCLOUD_DEFAULT_CREDENTIALS_NAMESPACES": f'["{allowed.namespace}"]',
+        }
+        with OperatorProcess(control_plane.kubeconfig, tmp_path / "operator.log", settings):
+            allowed.apply("ServiceAccount", "a", {"displayName": f"{allowed.namespace}-a"})
+            denied.apply("ServiceAccount", "d", {"displayName": f"{denied.namespace}-d"})
+            allowed.wait_condition("ServiceAccount", "a")
+            cond = denied.wait_condition("ServiceAccount", "d", "False", "CredentialsNotAllowed")
+            assert "spec.credentialsSecretRef" in cond["message"]
+            assert confluent.service_accounts(f"{denied.namespace}-d") == []
+            for k in (allowed, denied):  # finalizers come off while the operator still runs
+                k.delete("ServiceAccount", k.namespace and ("a" if k is allowed else "d"))
+                k.wait_gone("ServiceAccount", "a" if k is allowed else "d")
+
+
+def leaders(*replicas: OperatorProcess) -> list[OperatorProcess]:
+    """The replicas acting now: kopf starts each paused, then logs every resume and every pause."""
+    active = []
+    for replica in replicas:
+        turns = [
+            line
+            for line in replica.log().splitlines()
+            if line.startswith(("Resuming operations", "Pausing operations"))
+        ]
+        if turns and turns[-1].startswith("Resuming"):
+            active.append(replica)
+    return active
+
+
+def test_two_replicas_with_peering_never_both_act(
+    crds: None,
+    control_plane: ControlPlane,
+    emulator: Emulator,
+    tap: tuple[Tap, str],
+    confluent: Confluent,
+    tmp_path: Path,
+) -> None:
+    control_plane.kubectl("apply", "-f", str(ROOT / "helm" / "ccloud-operator" / "crds" / "kopf-peering.yaml"))
+    control_plane.kubectl("wait", "--for=condition=Established", "crd/clusterkopfpeerings.kopf.dev", "--timeout=30s")
+    control_plane.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input="apiVersion: kopf.dev/v1\nkind: ClusterKopfPeering\nmetadata: {name: ccloud-test}\n",
+    )
+    settings = {**OPERATOR_SETTINGS, "CCLOUD_API_URL": tap[1], "CCLOUD_PEERING": "ccloud-test"}
+    first = OperatorProcess(control_plane.kubeconfig, tmp_path / "first.log", settings)
+    second = OperatorProcess(control_plane.kubeconfig, tmp_path / "second.log", settings)
+    with namespace_with_credentials(control_plane, emulator) as kube, first, second:
+        kube.wait_for("exactly one replica to lead", lambda: len(leaders(first, second)) == 1, timeout=30)
+        name = f"{kube.namespace}-peered"
+        kube.apply("ServiceAccount", "peered", {"displayName": name, **CREDS})
+        kube.wait_condition("ServiceAccount", "peered", timeout=20)
+        assert len(confluent.service_accounts(name)) == 1
+        acted = [p for p in (first, second) if "peered" in p.log()]
+        assert len(acted) == 1
+        assert leaders(first, second) == acted
+        kube.delete("ServiceAccount", "peered")
+        kube.wait_gone("ServiceAccount", "peered")
