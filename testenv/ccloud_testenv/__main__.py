@@ -34,8 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("build", help="build the control-plane binaries from Go modules")
     args = parser.parse_args(argv)
 
-    # SIGTERM takes the same orderly way out as Ctrl-C.
+    # SIGTERM and a closed terminal take the same orderly way out as Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
     try:
         if args.command == "build":
             run_build()
