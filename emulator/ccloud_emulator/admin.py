@@ -145,8 +145,11 @@ def admin_routes(emu: Emulator) -> list[Route]:
     async def environments(request: Request) -> Response:
         data = await _body(request)
         org = data.get("organization_id")
+        wanted = data.get("id")
         env_id = emu.add_environment(
-            _str(data, "display_name", "environment"), organization_id=org if isinstance(org, str) else None
+            _str(data, "display_name", "environment"),
+            organization_id=org if isinstance(org, str) else None,
+            id=wanted if isinstance(wanted, str) else None,
         )
         return _json({"id": env_id}, 201)
 
@@ -158,6 +161,7 @@ def admin_routes(emu: Emulator) -> list[Route]:
             display_name=_str(data, "display_name", "cluster"),
             cloud=_str(data, "cloud", "AWS"),
             region=_str(data, "region", "us-west-2"),
+            id=data["id"] if isinstance(data.get("id"), str) else None,
         )
         return _json({"id": cluster_id}, 201)
 

@@ -186,14 +186,23 @@ class Emulator:
             self.core.commit()
             return org.id
 
-    def add_environment(self, display_name: str = "environment", organization_id: str | None = None) -> str:
+    def add_environment(
+        self, display_name: str = "environment", organization_id: str | None = None, id: str | None = None
+    ) -> str:
+        """Seed an environment; `id` picks its ID (e.g. the one a demo manifest names)."""
         with self.core.lock:
             org_id = organization_id or self.organization_id
             if org_id not in self.core.state.organizations:
                 raise KeyError(f"no organization {org_id}")
+            if id is not None and (not id.startswith("env-") or id in self.core.state.environments):
+                raise ValueError(f"environment ID {id!r} must start with env- and be new")
             now = self.core.now()
             env = Environment(
-                id=self.core.new_id("env-"), org_id=org_id, display_name=display_name, created_at=now, updated_at=now
+                id=id or self.core.new_id("env-"),
+                org_id=org_id,
+                display_name=display_name,
+                created_at=now,
+                updated_at=now,
             )
             self.core.state.environments[env.id] = env
             self.core.commit()
@@ -205,14 +214,18 @@ class Emulator:
         display_name: str = "cluster",
         cloud: str = "AWS",
         region: str = "us-west-2",
+        id: str | None = None,
     ) -> str:
+        """Seed a Kafka cluster; `id` picks its ID (e.g. the one a demo manifest names)."""
         with self.core.lock:
             env_id = environment_id or self.environment_id
             if env_id not in self.core.state.environments:
                 raise KeyError(f"no environment {env_id}")
+            if id is not None and (not id.startswith("lkc-") or id in self.core.state.clusters):
+                raise ValueError(f"cluster ID {id!r} must start with lkc- and be new")
             now = self.core.now()
             cluster = KafkaCluster(
-                id=self.core.new_id("lkc-"),
+                id=id or self.core.new_id("lkc-"),
                 env_id=env_id,
                 display_name=display_name,
                 cloud=Cloud(cloud.upper()),

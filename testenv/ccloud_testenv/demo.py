@@ -8,7 +8,6 @@ nothing to do yet (no CRDs, no emulator) says so and the demo goes on. To grow t
 from __future__ import annotations
 
 import contextlib
-import importlib
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -37,6 +36,8 @@ class DemoContext:
     repo: Path = REPO
     control_plane: ControlPlane | None = None
     emulator_url: str | None = None
+    credentials: tuple[str, str] | None = None
+    processes: list[tuple[str, Callable[[], bool], Path]] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
 
     @property
@@ -83,19 +84,60 @@ def crds(ctx: DemoContext) -> str:
     return f"{len(files)} applied and established: {', '.join(p.name for p in files)}"
 
 
+# The IDs the manifests in examples/ name, seeded into the emulator so they apply as they are.
+DEMO_ENVIRONMENT = "env-demo01"
+DEMO_CLUSTER = "lkc-demo01"
+# Emulated delays a user can watch: a new API key takes a moment to work, a connector to provision.
+DEMO_TIMING = {"api_key_propagation": 2.0, "connector_provisioning": 3.0, "plugin_version_processing": 2.0}
+
+
 def emulator(ctx: DemoContext) -> str:
-    try:
-        module = importlib.import_module("ccloud_emulator")
-    except ImportError as exc:
-        raise Skipped(f"ccloud_emulator cannot be imported ({exc})") from None
-    emulator_cls = getattr(module, "Emulator", None)
-    serve_in_thread = getattr(module, "serve_in_thread", None)
-    if emulator_cls is None or serve_in_thread is None:
-        raise Skipped("ccloud_emulator does not provide Emulator and serve_in_thread yet")
-    emu = emulator_cls()
+    from ccloud_emulator import Emulator, Timing, serve_in_thread
+
+    emu = Emulator(timing=Timing(**DEMO_TIMING))
+    emu.add_kafka_cluster(emu.add_environment("demo", id=DEMO_ENVIRONMENT), display_name="demo", id=DEMO_CLUSTER)
     url = ctx.stack.enter_context(serve_in_thread(emu))
     ctx.emulator_url = str(url)
-    return f"Confluent Cloud emulator at {url} (Cloud API key {emu.api_key})"
+    ctx.credentials = (emu.api_key, emu.api_secret)
+    return f"Confluent Cloud emulator at {url} with {DEMO_ENVIRONMENT}/{DEMO_CLUSTER} (Cloud API key {emu.api_key})"
+
+
+def operator(ctx: DemoContext) -> str:
+    from ccloud_testenv.operator_process import OperatorProcess
+
+    if ctx.emulator_url is None:
+        raise Skipped("no emulator to talk to")
+    log = ctx.cluster.logs_dir / "operator.log"
+    process = OperatorProcess(ctx.cluster.kubeconfig, log, {"CCLOUD_API_URL": ctx.emulator_url})
+    ctx.stack.enter_context(process)
+    ctx.processes.append(("operator", process.alive, log))
+    return f"python -m ccloud_operator run, healthy on 127.0.0.1:{process.port}/healthz, log in {log}"
+
+
+def examples(ctx: DemoContext) -> str:
+    folder = ctx.repo / "examples"
+    files = sorted(folder.glob("*.yaml"))
+    if not files or ctx.credentials is None:
+        raise Skipped("no examples, or no emulator credentials to put in them")
+    key, secret = ctx.credentials
+    manifests = "\n---\n".join(p.read_text() for p in files)
+    manifests = manifests.replace("REPLACE_WITH_CLOUD_API_KEY", key).replace("REPLACE_WITH_CLOUD_API_SECRET", secret)
+    ctx.cluster.kubectl("apply", "-f", "-", input=manifests)  # through stdin: the secret stays off the command line
+    return f"applied {', '.join(p.name for p in files)}"
+
+
+def ready(ctx: DemoContext) -> str:
+    if ctx.credentials is None:
+        raise Skipped("nothing was applied")
+    kinds = "serviceaccounts.ccloud.operators.dev,apikeys.ccloud.operators.dev"
+    ctx.cluster.kubectl("wait", "--for=condition=Ready", kinds, "--all", "-A", "--timeout=120s", timeout=130)
+    table = ctx.cluster.kubectl("get", "ccloud", "-A").stdout.rstrip()
+    ctx.hints += [
+        "kubectl describe apikeys.ccloud.operators.dev orders-kafka -n team-a",
+        "kubectl get secret orders-kafka -n team-a -o jsonpath='{.data.sasl\\.jaas\\.config}' | base64 -d",
+        "kubectl delete secret orders-kafka -n team-a   # then watch the key be replaced",
+    ]
+    return "every example is Ready:\n" + "\n".join(f"      {line}" for line in table.splitlines())
 
 
 STEPS: list[Step] = [
@@ -103,6 +145,9 @@ STEPS: list[Step] = [
     Step("Start etcd, kube-apiserver and kube-controller-manager on 127.0.0.1", control_plane),
     Step("Apply the CRDs in crds/", crds),
     Step("Start the Confluent Cloud emulator", emulator),
+    Step("Start the operator", operator),
+    Step("Apply the manifests in examples/", examples),
+    Step("Wait for every resource to be Ready", ready),
 ]
 
 
@@ -126,7 +171,7 @@ def run_demo(
             except Skipped as skipped:
                 print(f"    skipped: {skipped}", file=out, flush=True)
                 continue
-            except ControlPlaneError as exc:
+            except (ControlPlaneError, RuntimeError, OSError) as exc:
                 print(f"    failed after {time.monotonic() - step_began:.1f}s: {exc}", file=out, flush=True)
                 return 1
             print(f"    done in {time.monotonic() - step_began:.1f}s: {result}", file=out, flush=True)
@@ -149,6 +194,10 @@ def _wait_while_alive(ctx: DemoContext, out: TextIO) -> int:
                 if not proc.alive():
                     print(f"==> {proc.name} exited ({proc.returncode}); see {proc.log_path}", file=out)
                     return 1
+        for name, alive, log in ctx.processes:
+            if not alive():
+                print(f"==> {name} exited; see {log}", file=out)
+                return 1
         time.sleep(1.0)
 
 

@@ -383,6 +383,13 @@ def test_the_demo_reaches_ready_and_exits_when_asked(tmp_path: Path) -> None:
     assert "==> [2/" in result.stdout
     assert f"export KUBECONFIG={tmp_path / 'demo' / 'admin.kubeconfig'}" in result.stdout
     assert "kubectl get ccloud -A" in result.stdout
+    assert "every example is Ready" in result.stdout
+    ready_rows = [line.split() for line in result.stdout.splitlines() if "ccloud.operators.dev/orders" in line]
+    assert sorted(row[1].split("/")[-1] for row in ready_rows if row[2] == "True") == [
+        "orders",
+        "orders-cloud",
+        "orders-kafka",
+    ]
     assert processes_mentioning(str(tmp_path / "demo")) == []
     config = yaml.safe_load((tmp_path / "demo" / "admin.kubeconfig").read_text())
     assert config["users"][0]["name"] == "admin"

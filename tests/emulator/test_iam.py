@@ -172,6 +172,17 @@ async def test_the_default_organisation_lists_its_environment_and_cluster(
     assert wrong_env.status_code == 404
 
 
+async def test_seeding_with_chosen_ids_for_manifests_that_name_them(client: httpx.AsyncClient, emu: Emulator) -> None:
+    env = emu.add_environment("demo", id="env-demo01")
+    cluster = emu.add_kafka_cluster(env, display_name="demo", id="lkc-demo01")
+    found = await client.get(f"/cmk/v2/clusters/{cluster}", params={"environment": "env-demo01"})
+    assert (env, found.status_code, found.json()["id"]) == ("env-demo01", 200, "lkc-demo01")
+    with pytest.raises(ValueError, match="be new"):
+        emu.add_environment("again", id="env-demo01")
+    with pytest.raises(ValueError, match="lkc-"):
+        emu.add_kafka_cluster(env, id="cluster-1")
+
+
 async def test_a_deleted_environment_is_not_found(client: httpx.AsyncClient) -> None:
     env = (await client.post("/org/v2/environments", json={"display_name": "temp"})).json()["id"]
     assert (await client.post("/org/v2/environments", json={"display_name": "temp"})).status_code == 409
