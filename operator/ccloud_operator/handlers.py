@@ -27,7 +27,7 @@ from ccloud_operator.reconcile.api_key import ApiKeyReconciler
 from ccloud_operator.reconcile.engine import RESYNC_ANNOTATION, Context, KindReconciler, Target, ref_for
 from ccloud_operator.reconcile.outcome import Outcome, Paused, Ready, Retry, Terminal, Waiting
 from ccloud_operator.reconcile.service_account import ServiceAccountReconciler
-from ccloud_operator.resources import API_KEY, GROUP, SERVICE_ACCOUNT, Kind
+from ccloud_operator.resources import API_KEY, GROUP, KINDS, SERVICE_ACCOUNT, Kind
 from ccloud_operator.settings import Settings
 
 __all__ = ["RECONCILERS", "configure"]
@@ -232,7 +232,6 @@ def _register(kind: Kind) -> None:
         return {ref: name for ref in refs}
 
 
-KINDS = (SERVICE_ACCOUNT, API_KEY)
 for _kind in KINDS:
     _register(_kind)
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from ccloud_emulator import Emulator
+from ccloud_testenv.controlplane import ControlPlane
 from ccloud_testenv.operator_process import OperatorProcess
 
 from .conftest import CREDS, Confluent, Kube, Tap
@@ -63,7 +64,9 @@ def test_ready_only_once_the_key_has_propagated(kube: Kube, emulator: Emulator) 
     owner_id(kube)
     kube.apply("ApiKey", "slow", kafka(emulator))
     kube.wait_condition("ApiKey", "slow", "False", "WaitingForPropagation")
+    assert kube.condition("ApiKey", "slow", "Propagated")["status"] == "False"
     kube.wait_condition("ApiKey", "slow", timeout=10)
+    assert kube.condition("ApiKey", "slow", "Propagated")["reason"] == "KeyUsable"
     probes = emulator.calls("GET", f"/kafka/v3/clusters/{emulator.kafka_cluster_id}/topics")
     assert 401 in [p.status for p in probes]
     assert probes[-1].status == 200
@@ -165,3 +168,25 @@ def test_no_secret_value_reaches_the_operator_log_or_events(
         assert value not in log
         assert value not in events
     assert "quiet" in log  # the log is the operator's and is not empty
+
+
+def test_kubectl_wait_get_and_explain(control_plane: ControlPlane, kube: Kube, emulator: Emulator) -> None:
+    kube.apply("ServiceAccount", "orders", {"displayName": f"{kube.namespace}-orders", **CREDS})
+    kube.apply("ApiKey", "orders", {"serviceAccount": {"name": "orders"}, "resource": {"kind": "Cloud"}, **CREDS})
+    waited = control_plane.kubectl(
+        "wait",
+        "-n",
+        kube.namespace,
+        "--for=condition=Ready",
+        "serviceaccounts.ccloud.operators.dev/orders",
+        "apikeys.ccloud.operators.dev/orders",
+        "--timeout=20s",
+    )
+    assert waited.stdout.count("condition met") == 2
+    table = control_plane.kubectl("get", "ccloud", "-n", kube.namespace).stdout
+    assert "READY" in table and "STATUS" in table and "ID" in table and "AGE" in table
+    sa_id = kube.get("ServiceAccount", "orders")["status"]["id"]  # type: ignore[index]
+    key_id = kube.get("ApiKey", "orders")["status"]["id"]  # type: ignore[index]
+    assert sa_id in table and key_id in table
+    explained = control_plane.kubectl("explain", "apikeys.spec.secret.template").stdout
+    assert "{{ .key }}" in explained

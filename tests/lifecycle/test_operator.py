@@ -1,4 +1,8 @@
-"""The operator as a user meets it: kubectl wait, get and explain; default credentials; two replicas."""
+"""Operators these tests start themselves: default credentials per namespace, two replicas with peering.
+
+No test here may use the module-wide `operator` (the `kube` fixture): a second operator in the
+cluster would act on the same objects.
+"""
 
 from __future__ import annotations
 
@@ -10,32 +14,10 @@ from ccloud_emulator import Emulator
 from ccloud_testenv.controlplane import ControlPlane
 from ccloud_testenv.operator_process import OperatorProcess
 
-from .conftest import CREDS, OPERATOR_SETTINGS, Confluent, Kube, Tap, namespace_with_credentials
+from .conftest import CREDS, OPERATOR_SETTINGS, Confluent, Tap, namespace_with_credentials
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def test_kubectl_wait_get_and_explain(control_plane: ControlPlane, kube: Kube, emulator: Emulator) -> None:
-    kube.apply("ServiceAccount", "orders", {"displayName": f"{kube.namespace}-orders", **CREDS})
-    kube.apply("ApiKey", "orders", {"serviceAccount": {"name": "orders"}, "resource": {"kind": "Cloud"}, **CREDS})
-    waited = control_plane.kubectl(
-        "wait",
-        "-n",
-        kube.namespace,
-        "--for=condition=Ready",
-        "serviceaccounts.ccloud.operators.dev/orders",
-        "apikeys.ccloud.operators.dev/orders",
-        "--timeout=20s",
-    )
-    assert waited.stdout.count("condition met") == 2
-    table = control_plane.kubectl("get", "ccloud", "-n", kube.namespace).stdout
-    assert "READY" in table and "STATUS" in table and "ID" in table and "AGE" in table
-    sa_id = kube.get("ServiceAccount", "orders")["status"]["id"]  # type: ignore[index]
-    key_id = kube.get("ApiKey", "orders")["status"]["id"]  # type: ignore[index]
-    assert sa_id in table and key_id in table
-    explained = control_plane.kubectl("explain", "apikeys.spec.secret.template").stdout
-    assert "{{ .key }}" in explained
 
 
 def test_default_credentials_only_where_the_platform_team_allows(
@@ -63,9 +45,9 @@ def test_default_credentials_only_where_the_platform_team_allows(
             cond = denied.wait_condition("ServiceAccount", "d", "False", "CredentialsNotAllowed")
             assert "spec.credentialsSecretRef" in cond["message"]
             assert confluent.service_accounts(f"{denied.namespace}-d") == []
-            for k in (allowed, denied):  # finalizers come off while the operator still runs
-                k.delete("ServiceAccount", k.namespace and ("a" if k is allowed else "d"))
-                k.wait_gone("ServiceAccount", "a" if k is allowed else "d")
+            for k, name in ((allowed, "a"), (denied, "d")):  # finalizers come off while the operator runs
+                k.delete("ServiceAccount", name)
+                k.wait_gone("ServiceAccount", name)
 
 
 def leaders(*replicas: OperatorProcess) -> list[OperatorProcess]:

@@ -169,3 +169,13 @@ def test_transition_time_moves_only_when_status_changes() -> None:
     assert [c.last_transition_time for c in flipped] == ["t3", "t3"]
     assert all(c.observed_generation == 3 for c in flipped)
     assert flipped[0].status == ConditionStatus.FALSE
+
+
+def test_kind_specific_conditions_survive_a_reconcile_that_does_not_mention_them() -> None:
+    propagated = Condition(
+        type="Propagated", status=ConditionStatus.TRUE, reason="KeyUsable", last_transition_time="t0"
+    )
+    before = [*merge_conditions([], conditions_for(Ready(), [], 1), now="t0"), propagated]
+    after = merge_conditions(before, conditions_for(Retry("ConfluentUnavailable", "503", 1), before, 2), now="t1")
+    assert [(c.type, c.status.value) for c in after] == [("Ready", "True"), ("Synced", "False"), ("Propagated", "True")]
+    assert after[2].last_transition_time == "t0"

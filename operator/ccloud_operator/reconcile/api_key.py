@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ccloud_operator.confluent import NotFound
 from ccloud_operator.confluent.iam import ApiKey
 from ccloud_operator.kube import SecretView
-from ccloud_operator.reconcile.conditions import READY, ready_of
+from ccloud_operator.reconcile.conditions import READY
 from ccloud_operator.reconcile.engine import Session, ref_for
 from ccloud_operator.reconcile.outcome import Outcome, Ready, Terminal, Waiting
 from ccloud_operator.resources.api_key import (
@@ -27,13 +27,14 @@ from ccloud_operator.resources.api_key import (
     ApiKeySpec,
     ApiKeyStatus,
 )
-from ccloud_operator.resources.base import ManagementPolicy
+from ccloud_operator.resources.base import ConditionStatus, ManagementPolicy
 from ccloud_operator.resources.service_account import SERVICE_ACCOUNT
 
 __all__ = ["ApiKeyReconciler", "KeyRequest", "create_request", "render_secret", "update_request"]
 
 KeySession = Session[ApiKeySpec, ApiKeyStatus]
 CLOUD = "cloud"
+PROPAGATED = "Propagated"
 _PLACEHOLDER = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
 # Confluent's clock and ours differ a little: keys created just before pendingCreate.since still count.
 _CLOCK_SKEW = dt.timedelta(minutes=2)
@@ -145,17 +146,17 @@ class ApiKeyReconciler:
 
         s.status.id = current.id
         s.status.resource_name = current.metadata.resource_name if current.metadata else None
-        prior = ready_of(s.status.conditions)  # as read: conditions are only rewritten after sync
-        if prior is None or prior.status != "True" or s.target.status.get("id") != current.id:
+        prior = s.condition(PROPAGATED)
+        known = prior is not None and prior.status == ConditionStatus.TRUE and s.target.status.get("id") == current.id
+        if not known:
             usable = await s.client.api_keys.is_usable(
                 current.id, secret_value, resource_id, environment_id=s.spec.resource.environment
             )
             if not usable:
-                return Waiting(
-                    "WaitingForPropagation",
-                    f"API key {current.id} was created; Confluent has not made it usable yet.",
-                    after=s.ctx.settings.wait_seconds,
-                )
+                message = f"API key {current.id} exists; Confluent has not made it usable yet."
+                s.set_condition(PROPAGATED, False, "WaitingForPropagation", message)
+                return Waiting("WaitingForPropagation", message, after=s.ctx.settings.wait_seconds)
+        s.set_condition(PROPAGATED, True, "KeyUsable", f"API key {current.id} authenticates to {resource_id}.")
         return Ready("Observed" if observe_only else "Ready")
 
     async def _owner(self, s: KeySession) -> str | Waiting:

@@ -46,9 +46,12 @@ def conditions_for(outcome: Outcome, previous: Sequence[Condition], generation: 
 
 
 def merge_conditions(previous: Sequence[Condition], fresh: Iterable[Condition], now: str) -> list[Condition]:
-    """Replace conditions by type, keeping lastTransitionTime where the status did not change."""
+    """Replace conditions by type, keeping lastTransitionTime where the status did not change.
+
+    A kind-specific condition this reconcile did not speak to stays as it was.
+    """
     before = {c.type: c for c in previous}
-    merged: dict[str, Condition] = {}
+    merged: dict[str, Condition] = {t: c for t, c in before.items() if t not in (READY, SYNCED)}
     for cond in fresh:
         old = before.get(cond.type)
         moved = old is None or old.status != cond.status

@@ -20,7 +20,7 @@ from ccloud_operator.confluent import ConfluentClient, ConfluentError, Credentia
 from ccloud_operator.kube import Kube, ObjectRef
 from ccloud_operator.reconcile.conditions import READY, conditions_for, merge_conditions, ready_of
 from ccloud_operator.reconcile.outcome import Outcome, Paused, Ready, Retry, Terminal, Waiting, classify
-from ccloud_operator.resources.base import GROUP, CommonSpec, CommonStatus, Condition, PendingCreate
+from ccloud_operator.resources.base import GROUP, CommonSpec, CommonStatus, Condition, ConditionStatus, PendingCreate
 from ccloud_operator.resources.kinds import Kind
 from ccloud_operator.settings import Settings
 
@@ -117,9 +117,23 @@ class Session(Generic[SpecT, StatusT]):
     async def _persist(self) -> None:
         await _write_status(self.ctx, self.ref, self.baseline, self.status)
 
-    def deletion_policy_orphans(self) -> bool:
-        policy = self.spec.deletion_policy or self.ctx.settings.default_deletion_policy
-        return policy == "Orphan"
+    def condition(self, type_: str) -> Condition | None:
+        """A condition as the object had it before this reconcile."""
+        return next((c for c in self.status.conditions if c.type == type_), None)
+
+    def set_condition(self, type_: str, true: bool, reason: str, message: str = "") -> None:
+        """Report a kind-specific condition alongside Ready and Synced."""
+        status = ConditionStatus.TRUE if true else ConditionStatus.FALSE
+        self.extra_conditions = [c for c in self.extra_conditions if c.type != type_]
+        self.extra_conditions.append(
+            Condition(
+                type=type_,
+                status=status,
+                reason=reason,
+                message=message,
+                observed_generation=self.target.generation,
+            )
+        )
 
 
 class KindReconciler(Protocol[SpecT, StatusT]):
