@@ -203,3 +203,16 @@ def test_killed_between_create_and_status_write_leaves_no_duplicate(
     kube.wait_condition("ServiceAccount", "crash")
     [remote] = confluent.service_accounts(name)
     assert kube.get("ServiceAccount", "crash")["status"]["id"] == remote["id"]  # type: ignore[index]
+
+
+def test_wrong_credentials_are_named_and_a_fixed_secret_is_picked_up_at_once(kube: Kube, emulator: Emulator) -> None:
+    kube.put_secret("stale", {"apiKey": emulator.api_key, "apiSecret": "not-the-secret"})
+    kube.apply(
+        "ServiceAccount", "stale", {"displayName": f"{kube.namespace}-stale", "credentialsSecretRef": {"name": "stale"}}
+    )
+    cond = kube.wait_condition("ServiceAccount", "stale", "False", "CredentialsInvalid")
+    assert f"Secret {kube.namespace}/stale" in cond["message"]
+    assert "401" in cond["message"]
+    assert "not-the-secret" not in cond["message"]
+    kube.core.patch_namespaced_secret("stale", kube.namespace, {"stringData": {"apiSecret": emulator.api_secret}})
+    kube.wait_condition("ServiceAccount", "stale", timeout=5)  # the Secret watch, not a resync, brings it back

@@ -163,17 +163,18 @@ async def reconcile(ctx: Context, kind: KindReconciler[SpecT, StatusT], target: 
         return outcome
 
     found = await _credentials(ctx, target, spec)
-    if not isinstance(found, Credentials):
+    if not isinstance(found, tuple):
         await _report(ctx, target, status, previous, found, [])
         return found
+    credentials, source = found
 
     session = Session(
-        ctx=ctx, target=target, spec=spec, status=status, client=ctx.client(found), baseline=dict(target.status)
+        ctx=ctx, target=target, spec=spec, status=status, client=ctx.client(credentials), baseline=dict(target.status)
     )
     try:
         outcome = await kind.sync(session)
     except ConfluentError as exc:
-        outcome = classify(exc, attempt, ctx.retry, ctx.settings.retry_cap_seconds)
+        outcome = classify(exc, attempt, ctx.retry, ctx.settings.retry_cap_seconds, source)
     await _report(ctx, target, session.status, previous, outcome, session.extra_conditions, session.baseline)
     return outcome
 
@@ -206,17 +207,19 @@ async def _delete(
     if status.id is None and status.pending_create is None:
         return Ready("Deleted", "Nothing was created in Confluent Cloud.")
     found = await _credentials(ctx, target, spec)
-    if not isinstance(found, Credentials):
+    if not isinstance(found, tuple):
         return found
-    session = Session(ctx=ctx, target=target, spec=spec, status=status, client=ctx.client(found))
+    credentials, source = found
+    session = Session(ctx=ctx, target=target, spec=spec, status=status, client=ctx.client(credentials))
     session.baseline = dict(target.status)
     try:
         return await kind.delete(session)
     except ConfluentError as exc:
-        return classify(exc, attempt, ctx.retry, ctx.settings.retry_cap_seconds)
+        return classify(exc, attempt, ctx.retry, ctx.settings.retry_cap_seconds, source)
 
 
-async def _credentials(ctx: Context, target: Target, spec: CommonSpec) -> Credentials | Waiting | Terminal:
+async def _credentials(ctx: Context, target: Target, spec: CommonSpec) -> tuple[Credentials, str] | Waiting | Terminal:
+    """The Cloud API key to use, and where it came from; or why there is none."""
     ns = target.ref.namespace
     if spec.credentials_secret_ref is not None:
         namespace, name, where = ns, spec.credentials_secret_ref.name, "spec.credentialsSecretRef"
@@ -251,7 +254,8 @@ async def _credentials(ctx: Context, target: Target, spec: CommonSpec) -> Creden
             "CredentialsInvalid",
             f"Secret {namespace}/{name} ({where}) has no {' or '.join(missing)}: it needs keys apiKey and apiSecret.",
         )
-    return Credentials(key=secret.data["apiKey"].strip(), secret=secret.data["apiSecret"].strip())
+    credentials = Credentials(key=secret.data["apiKey"].strip(), secret=secret.data["apiSecret"].strip())
+    return credentials, f"Secret {namespace}/{name} ({where})"
 
 
 async def _report(

@@ -67,8 +67,11 @@ class Paused:
 Outcome = Ready | Waiting | Retry | Terminal | Paused
 
 
-def classify(error: ConfluentError, attempt: int, policy: RetryPolicy, cap: float) -> Retry | Terminal:
-    """Turn a Confluent error into an outcome. `attempt` counts this object's failures in a row, from 1."""
+def classify(
+    error: ConfluentError, attempt: int, policy: RetryPolicy, cap: float, credentials: str = "the credentials Secret"
+) -> Retry | Terminal:
+    """Turn a Confluent error into an outcome. `attempt` counts this object's failures in a row, from 1;
+    `credentials` names where the API key came from, for the message that asks to fix it."""
     message = str(error)
     match error:
         case RateLimited():
@@ -78,7 +81,7 @@ def classify(error: ConfluentError, attempt: int, policy: RetryPolicy, cap: floa
         case Unauthorized():
             return Terminal(
                 "CredentialsInvalid",
-                f"{message}. Check the Cloud API key in the credentials Secret (keys apiKey and apiSecret).",
+                f"{message}. Check the Cloud API key in {credentials} (keys apiKey and apiSecret).",
             )
         case QuotaExceeded():
             return Terminal("QuotaExceeded", f"{message}. Free up quota in Confluent Cloud or raise the limit.")
