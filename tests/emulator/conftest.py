@@ -1,14 +1,16 @@
 """Fixtures for the emulator's tests: an emulator, an httpx client on it, and the spec check.
 
 Every response a test gets through `client` (or any client built with `make_client`) is validated
-with openapi-core against the operation's response schema in the matching Confluent spec (copied
-into specs/ from the SDK, see specs/SOURCES.md). The specs' server is https://api.confluent.cloud, so
-operations are found by path and method; each spec is loaded once per session.
+with openapi-core against the operation's response schema in the matching Confluent spec: the
+official ones in ../shared/reference/confluent-cloud/specs (beside the repository, as CI has them;
+CCLOUD_SPECS points elsewhere). The specs' server is https://api.confluent.cloud, so operations are
+found by path and method; each spec is loaded once per session.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import re
 import zipfile
 from collections.abc import AsyncIterator, Callable
@@ -25,7 +27,9 @@ from openapi_core.testing import MockRequest, MockResponse
 
 from ccloud_emulator import Emulator, Timing
 
-SPECS = Path(__file__).parent / "specs"
+SPECS = Path(
+    os.environ.get("CCLOUD_SPECS", Path(__file__).resolve().parents[3] / "shared/reference/confluent-cloud/specs")
+)
 SPEC_SERVER = "https://api.confluent.cloud"
 EXPANDED = "/connect/v1/environments/{environment_id}/clusters/{kafka_cluster_id}/connectors?expand=info,status,id"
 
@@ -89,6 +93,8 @@ class Conformance:
 
 
 def _load_specs() -> Conformance:
+    if not sorted(SPECS.glob("*.yaml")):
+        pytest.fail(f"no OpenAPI specs in {SPECS}: set CCLOUD_SPECS to the folder of Confluent's specs")
     apis: dict[str, OpenAPI] = {}
     operations: list[Operation] = []
     for path in sorted(SPECS.glob("*.yaml")):
