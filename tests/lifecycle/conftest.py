@@ -272,6 +272,14 @@ class Confluent:
     def api_keys(self, owner: str) -> list[dict[str, Any]]:
         return self._all("/iam/v2/api-keys", **{"spec.owner": owner})
 
+    def create_api_key(self, owner: str, resource: str, environment: str | None = None) -> tuple[str, str]:
+        spec: dict[str, Any] = {"owner": {"id": owner}, "resource": {"id": resource}}
+        if environment:
+            spec["resource"]["environment"] = environment
+        created = self.http.post("/iam/v2/api-keys", json={"spec": spec})
+        created.raise_for_status()
+        return created.json()["id"], created.json()["spec"]["secret"]
+
     def delete_api_key(self, key_id: str) -> None:
         self.http.delete(f"/iam/v2/api-keys/{key_id}").raise_for_status()
 

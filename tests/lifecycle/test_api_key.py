@@ -190,3 +190,17 @@ def test_kubectl_wait_get_and_explain(control_plane: ControlPlane, kube: Kube, e
     assert sa_id in table and key_id in table
     explained = control_plane.kubectl("explain", "apikeys.spec.secret.template").stdout
     assert "{{ .key }}" in explained
+
+
+def test_adopt_an_existing_key_whose_secret_is_in_the_output_secret(
+    kube: Kube, emulator: Emulator, confluent: Confluent
+) -> None:
+    make_owner(kube)
+    sa = owner_id(kube)
+    key, secret = confluent.create_api_key(sa, emulator.kafka_cluster_id, emulator.environment_id)
+    kube.put_secret("adopted", {"key": key, "secret": secret})
+    kube.apply("ApiKey", "adopted", kafka(emulator, adoptId=key))
+    kube.wait_condition("ApiKey", "adopted", timeout=10)
+    assert kube.get("ApiKey", "adopted")["status"]["id"] == key  # type: ignore[index]
+    assert [k["id"] for k in confluent.api_keys(sa)] == [key]
+    assert kube.secret("adopted") == {"key": key, "secret": secret}
