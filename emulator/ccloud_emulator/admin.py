@@ -73,15 +73,7 @@ def admin_routes(emu: Emulator) -> list[Route]:
         return _json({"status": "ok"})
 
     async def info(request: Request) -> Response:
-        return _json(
-            {
-                "organization_id": emu.organization_id,
-                "environment_id": emu.environment_id,
-                "kafka_cluster_id": emu.kafka_cluster_id,
-                "api_key": emu.api_key,
-                "timing": dataclasses.asdict(emu.timing),
-            }
-        )
+        return _json(emu.info())
 
     async def reset(request: Request) -> Response:
         emu.reset()
@@ -162,6 +154,7 @@ def admin_routes(emu: Emulator) -> list[Route]:
             cloud=_str(data, "cloud", "AWS"),
             region=_str(data, "region", "us-west-2"),
             id=data["id"] if isinstance(data.get("id"), str) else None,
+            kind=_str(data, "kind", "Basic"),
         )
         return _json({"id": cluster_id}, 201)
 

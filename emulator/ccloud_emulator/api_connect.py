@@ -1,11 +1,12 @@
 """connect/v1 connectors: Kafka-Connect-REST style, addressed by name inside an environment and cluster.
 
 A connector is PROVISIONING until `timing.connector_provisioning` has passed since it was created (or
-reconfigured, or restarted), then RUNNING, or the outcome set for its name (FAILED or DEGRADED with a
-trace). Pause and resume take effect at once. Reads mask sensitive values (PASSWORD-like keys and the
-plugin's sensitive properties) and add the keys the server owns; a masked value written back keeps
-the stored one. Custom connectors (`clcc-`) must name a plugin that exists, a READY version, and one
-of its classes. The connector ID appears only in the expanded list. Errors use Connect's own shapes.
+restarted), then RUNNING, or the outcome set for its name (FAILED or DEGRADED with a trace). A config
+update changes the config only: the state stays what it was. Pause and resume take effect at once.
+Reads mask sensitive values (PASSWORD-like keys and the plugin's sensitive properties) and add the
+keys the server owns; a masked value written back keeps the stored one. Custom connectors (`clcc-`)
+must name a plugin that exists, a READY version, and one of its classes. The connector ID appears
+only in the expanded list. Errors use Connect's own shapes.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ccloud_emulator.api_plugins import version_phase
+from ccloud_emulator.api_ccpm import version_phase
 from ccloud_emulator.core import Caller, Core
 from ccloud_emulator.errors import ApiError, ConnectShape
 from ccloud_emulator.rest import caller, json_object, json_response
@@ -207,7 +208,14 @@ class ConnectApi:
                 raise _bad('Missing required configuration "connector.class" which has no default value.')
             ctype = "sink" if "sink" in connector_class.lower() else "source"
             sensitive, plugin_id, version_id = [], "", ""
-        outcome = self.core.take_outcome(name)
+        if existing is None:
+            outcome = self.core.take_outcome(name)
+            provisioned_at = now + self.core.timing.connector_provisioning
+            state, trace = (outcome.state, outcome.trace) if outcome else (ConnectorState.RUNNING, "")
+        else:
+            # An update is no new provisioning: RUNNING stays RUNNING, PAUSED stays PAUSED, and one
+            # still provisioning keeps its deadline, as the real read after an update shows.
+            provisioned_at, state, trace = existing.provisioned_at, existing.outcome, existing.trace
         return Connector(
             id=existing.id if existing else self.core.new_id("clcc-" if kind is ConnectorKind.CUSTOM else "lcc-"),
             env_id=cluster.env_id,
@@ -221,9 +229,9 @@ class ConnectApi:
             version_id=version_id,
             created_at=existing.created_at if existing else now,
             updated_at=now,
-            provisioned_at=now + self.core.timing.connector_provisioning,
-            outcome=outcome.state if outcome else ConnectorState.RUNNING,
-            trace=outcome.trace if outcome else "",
+            provisioned_at=provisioned_at,
+            outcome=state,
+            trace=trace,
             paused=existing.paused if existing else False,
             connector_class=connector_class,
         )

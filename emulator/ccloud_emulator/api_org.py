@@ -1,5 +1,7 @@
 """org/v2 environments, cmk/v2 Kafka clusters (read), and the Kafka REST topic list.
 
+A cluster reads as a real one does: its CRN ends `/cloud-cluster=lkc-…/kafka=lkc-…`, its environment
+and network are typed references, and its config carries `max_ecku` (or `cku` when Dedicated).
 The topic list exists so a client can check that a new Kafka API key has propagated: the cluster's
 `http_endpoint` points at the emulator itself. Everything is scoped to the caller's organisation.
 """
@@ -24,13 +26,29 @@ from ccloud_emulator.rest import (
     require_query,
     text_field,
 )
-from ccloud_emulator.state import Environment, KafkaCluster
+from ccloud_emulator.state import ClusterKind, Environment, KafkaCluster
 
 __all__ = ["OrgApi"]
+
+# What an elastic cluster scales up to unless told otherwise; Dedicated clusters have CKUs instead.
+# A real Basic cluster reads "max_ecku": 50; the others are the emulator's choice.
+_MAX_ECKU = {
+    ClusterKind.BASIC: 50,
+    ClusterKind.STANDARD: 10,
+    ClusterKind.ENTERPRISE: 10,
+    ClusterKind.FREIGHT: 50,
+}
+_DEDICATED_CKU = 1
 
 
 def _not_found() -> ApiError:
     return ApiError(404, "Resource Not Found", code="resource_not_found", title="Not Found")
+
+
+def _cluster_config(kind: ClusterKind) -> dict[str, Any]:
+    if kind is ClusterKind.DEDICATED:
+        return {"kind": kind.value, "cku": _DEDICATED_CKU}
+    return {"kind": kind.value, "max_ecku": _MAX_ECKU[kind]}
 
 
 class OrgApi:
@@ -158,36 +176,50 @@ class OrgApi:
     # Kafka clusters
 
     def render_cluster(self, base: str, org_id: str, cluster: KafkaCluster) -> dict[str, Any]:
-        crn = f"{env_crn(org_id, cluster.env_id)}/cloud-cluster={cluster.id}"
+        env = env_crn(org_id, cluster.env_id)
+        spec: dict[str, Any] = {
+            "display_name": cluster.display_name,
+            "availability": cluster.availability,
+            "cloud": cluster.cloud.value,
+            "region": cluster.region,
+            "config": _cluster_config(cluster.kind),
+            "kafka_bootstrap_endpoint": cluster.bootstrap,
+            "http_endpoint": base,
+            "api_endpoint": base,
+            "endpoints": {
+                "PUBLIC": {
+                    "kafka_bootstrap_endpoint": cluster.bootstrap,
+                    "http_endpoint": base,
+                    "connection_type": "PUBLIC",
+                }
+            },
+            "deletion_protection": cluster.deletion_protection,
+            "environment": {**env_ref(base, org_id, cluster.env_id), "api_version": "org/v2", "kind": "Environment"},
+            "network": {
+                "id": cluster.network_id,
+                "environment": cluster.env_id,
+                "related": f"{base}/networking/v1/networks/{cluster.network_id}",
+                "resource_name": f"{env}/network={cluster.network_id}",
+                "api_version": "networking/v1",
+                "kind": "Network",
+            },
+        }
+        status: dict[str, Any] = {"phase": "PROVISIONED"}
+        if cluster.kind is ClusterKind.DEDICATED:
+            status["cku"] = spec["config"]["cku"]
         return {
             "api_version": "cmk/v2",
             "kind": "Cluster",
             "id": cluster.id,
             "metadata": {
                 "self": f"{base}/cmk/v2/clusters/{cluster.id}",
-                "resource_name": crn,
+                # Terraform builds its rbac_crn by cutting "/kafka=…" off this name and fails without it.
+                "resource_name": f"{env}/cloud-cluster={cluster.id}/kafka={cluster.id}",
                 "created_at": timestamp(cluster.created_at),
                 "updated_at": timestamp(cluster.updated_at),
             },
-            "spec": {
-                "display_name": cluster.display_name,
-                "availability": cluster.availability,
-                "cloud": cluster.cloud.value,
-                "region": cluster.region,
-                "config": {"kind": "Basic"},
-                "kafka_bootstrap_endpoint": cluster.bootstrap,
-                "http_endpoint": base,
-                "api_endpoint": base,
-                "endpoints": {
-                    "PUBLIC": {
-                        "kafka_bootstrap_endpoint": cluster.bootstrap,
-                        "http_endpoint": base,
-                        "connection_type": "PUBLIC",
-                    }
-                },
-                "environment": env_ref(base, org_id, cluster.env_id),
-            },
-            "status": {"phase": "PROVISIONED"},
+            "spec": spec,
+            "status": status,
         }
 
     async def list_clusters(self, request: Request) -> Response:

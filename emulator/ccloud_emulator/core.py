@@ -6,12 +6,13 @@ only `base_url` looks at a request, to build the absolute URLs Confluent puts in
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import string
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +42,8 @@ class Timing:
 class RequestRecord:
     """One request the emulator answered (the admin API is not recorded).
 
-    `status` is 0 when the connection was dropped on purpose; `time` is the wall-clock arrival.
+    `status` is 0 when no answer was sent: the connection was dropped on purpose, or the client hung
+    up first; `time` is the wall-clock arrival.
     """
 
     method: str
@@ -81,12 +83,15 @@ class Core:
         state_file: Path | None,
         base_url: str | None,
         clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.timing = timing
         # Seconds since the epoch for timestamps and phases, and a steady clock for rate limits;
         # an injected clock stands in for both so tests move time instead of sleeping.
         self.now: Callable[[], float] = clock or time.time
         self.monotonic: Callable[[], float] = clock or time.monotonic
+        # How an injected latency waits; a test's own sleep holds requests until it lets them go.
+        self.sleep: Callable[[float], Awaitable[None]] = sleep or asyncio.sleep
         self.state_file = state_file
         self.base_url_override = base_url.rstrip("/") if base_url else None
         self.state = State()

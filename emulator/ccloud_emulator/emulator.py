@@ -8,11 +8,13 @@ saves the state file. Tests drive it in-process (httpx.ASGITransport) or over a 
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -21,16 +23,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ccloud_emulator.admin import admin_routes
+from ccloud_emulator.api_ccpm import CcpmApi
 from ccloud_emulator.api_connect import ConnectApi
+from ccloud_emulator.api_custom_plugins import CustomPluginApi
 from ccloud_emulator.api_iam import IamApi
 from ccloud_emulator.api_org import OrgApi
-from ccloud_emulator.api_plugins import PluginApi
 from ccloud_emulator.core import Core, Outcome, RequestRecord, Timing
 from ccloud_emulator.errors import ApiError, dialect_for, error_response
 from ccloud_emulator.gate import Fault, Gate, RateLimiter
 from ccloud_emulator.state import (
     ApiKey,
     Cloud,
+    ClusterKind,
     ConnectorState,
     Environment,
     KafkaCluster,
@@ -70,9 +74,12 @@ class Emulator:
         state_file: Path | str | None = None,
         base_url: str | None = None,
         clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
-        """`clock` (seconds, like time.time) replaces the real clock, for tests that move time."""
-        self.core = Core(timing or Timing(), Path(state_file) if state_file else None, base_url, clock)
+        """`clock` (seconds, like time.time) replaces the real clock, for tests that move time;
+        `sleep` (like asyncio.sleep) replaces how an injected latency waits, for tests that hold
+        requests in flight and let them go."""
+        self.core = Core(timing or Timing(), Path(state_file) if state_file else None, base_url, clock, sleep)
         self.limiter = RateLimiter()
         self.faults: list[Fault] = []
         self._requests: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_LIMIT)
@@ -112,6 +119,36 @@ class Emulator:
     def timing(self) -> Timing:
         return self.core.timing
 
+    def info(self) -> dict[str, Any]:
+        """What a user needs to find their way in, and no secret: the defaults, the Cloud API key's
+        ID, the timing, and every environment and Kafka cluster the emulator holds."""
+        with self.core.lock:
+            state = self.core.state
+            environments = sorted(state.environments.values(), key=lambda e: (e.created_at, e.id))
+            clusters = sorted(state.clusters.values(), key=lambda c: (c.created_at, c.id))
+            return {
+                "organization_id": self.organization_id,
+                "environment_id": self.environment_id,
+                "kafka_cluster_id": self.kafka_cluster_id,
+                "api_key": self.api_key,
+                "timing": dataclasses.asdict(self.timing),
+                "environments": [
+                    {"id": e.id, "display_name": e.display_name, "organization_id": e.org_id} for e in environments
+                ],
+                "kafka_clusters": [
+                    {
+                        "id": c.id,
+                        "display_name": c.display_name,
+                        "environment_id": c.env_id,
+                        "bootstrap_endpoint": c.bootstrap,
+                        "cloud": c.cloud.value,
+                        "region": c.region,
+                        "kind": c.kind.value,
+                    }
+                    for c in clusters
+                ],
+            }
+
     def _seed_defaults(self) -> None:
         org_id = self.add_organization("Emulated organization")
         env_id = self.add_environment("default", organization_id=org_id)
@@ -138,7 +175,8 @@ class Emulator:
         routes = [
             *OrgApi(self.core).routes(),
             *IamApi(self.core).routes(),
-            *PluginApi(self.core).routes(),
+            *CustomPluginApi(self.core).routes(),
+            *CcpmApi(self.core).routes(),
             *ConnectApi(self.core).routes(),
             *UploadEndpoints(self.core).routes(),
             *admin_routes(self),
@@ -215,14 +253,19 @@ class Emulator:
         cloud: str = "AWS",
         region: str = "us-west-2",
         id: str | None = None,
+        kind: str = "Basic",
     ) -> str:
-        """Seed a Kafka cluster; `id` picks its ID (e.g. the one a demo manifest names)."""
+        """Seed a Kafka cluster; `id` picks its ID (e.g. the one a demo manifest names), `kind` its
+        `spec.config.kind` (Basic, Standard, Enterprise, Dedicated or Freight)."""
         with self.core.lock:
             env_id = environment_id or self.environment_id
             if env_id not in self.core.state.environments:
                 raise KeyError(f"no environment {env_id}")
             if id is not None and (not id.startswith("lkc-") or id in self.core.state.clusters):
                 raise ValueError(f"cluster ID {id!r} must start with lkc- and be new")
+            kinds = {k.value.lower(): k for k in ClusterKind}
+            if kind.lower() not in kinds:
+                raise ValueError(f"cluster kind {kind!r} must be one of {', '.join(k.value for k in ClusterKind)}")
             now = self.core.now()
             cluster = KafkaCluster(
                 id=id or self.core.new_id("lkc-"),
@@ -232,6 +275,7 @@ class Emulator:
                 region=region,
                 created_at=now,
                 updated_at=now,
+                kind=kinds[kind.lower()],
             )
             self.core.state.clusters[cluster.id] = cluster
             self.core.commit()

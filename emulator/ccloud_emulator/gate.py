@@ -4,7 +4,8 @@
 the first matching fault (latency, an error status, a dropped connection), authenticates the Cloud or
 Kafka API key, takes a token from that key's bucket, and stamps `X-Request-Id` and the
 `X-RateLimit-*` headers on the answer. Presigned uploads skip auth and limits, as object stores do.
-It knows the state only through `Core` and never sees a route.
+A client that hangs up before it is answered is logged with status 0, quietly. It knows the state
+only through `Core` and never sees a route.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ccloud_emulator.core import Caller, Core, RequestRecord
@@ -269,7 +271,7 @@ class Gate:
 
             if dialect is Dialect.STORAGE:
                 if slow > 0:
-                    await asyncio.sleep(slow)
+                    await self.core.sleep(slow)
                 await self.app(scope, receive, out)
                 return
             caller = self._authenticate(credentials, path)
@@ -295,7 +297,7 @@ class Gate:
             scope["ccloud.caller"] = caller
             try:
                 if slow > 0:
-                    await asyncio.sleep(slow)
+                    await self.core.sleep(slow)
                 await self.app(scope, receive, out)
             finally:
                 with self.core.lock:
@@ -315,7 +317,7 @@ class Gate:
                 await proceed(stamped, fault.latency)
                 return
             if fault.latency > 0:
-                await asyncio.sleep(fault.latency)
+                await self.core.sleep(fault.latency)
             if fault.drop:
                 await drop()
             assert fault.status is not None
@@ -327,6 +329,14 @@ class Gate:
                     extra.extend(self.limiter.peek(key_id, self.core.monotonic()).headers())
             await error_response(ApiError(fault.status, headers=headers), dialect)(scope, receive, stamped)
         except ConnectionDropped:
+            raise
+        except ClientDisconnect:
+            # The client hung up (say, its timeout ran out during an injected latency) before the
+            # handler read the body: nobody is left to answer, so no 500 and no traceback.
+            status = 0
+        except asyncio.CancelledError:
+            # Cancelled from outside (an in-process client that gave up, a server shutting down):
+            # what was answered so far stands, and it is no server error.
             raise
         except BaseException:
             # Starlette's outer error middleware answers 500 for what escaped the handlers

@@ -1,4 +1,4 @@
-"""What the standard (non-Connect) APIs share: JSON bodies, pagination, references, CRNs.
+"""What the standard (non-Connect) APIs share: JSON bodies, field rules, pagination, references, CRNs.
 
 Pagination follows CONTRACT.md §1.5: `page_size` (default 10, at most 100) is read on the first
 request only, `page_token` is opaque, and `metadata.next` is an absolute URL that repeats the filters.
@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Sequence
+from enum import StrEnum
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -21,18 +23,28 @@ from ccloud_emulator.core import Caller
 from ccloud_emulator.errors import ApiError
 
 __all__ = [
+    "JAVA_CLASS",
     "caller",
+    "enum_field",
     "env_crn",
     "env_ref",
     "json_object",
     "json_response",
+    "link_field",
     "org_crn",
     "page",
+    "property_names",
     "require_query",
     "text_field",
 ]
 
 T = TypeVar("T")
+E = TypeVar("E", bound=StrEnum)
+
+# A Java class name, optionally qualified by its package (the plugin specs' pattern)
+JAVA_CLASS = re.compile(r"^(([a-zA-Z][a-zA-Z_$0-9]*(\.[a-zA-Z][a-zA-Z_$0-9]*)*)\.)?([a-zA-Z][a-zA-Z_$0-9]*)$")
+_PROPERTY = re.compile(r"^[\w\+\.-]+$")
+_LINK = re.compile(r"^$|^(http://|https://).+")
 
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
@@ -74,6 +86,33 @@ def text_field(body: dict[str, Any], name: str, pointer: str, *, required: bool,
     if max_length and len(value) > max_length:
         raise ApiError(422, f"'{name}' must be at most {max_length} characters", code="invalid_input", pointer=pointer)
     return value
+
+
+def enum_field(value: object, allowed: type[E], pointer: str, default: str = "") -> E:
+    """One of `allowed`'s members, in any case (clients send "zip" as well as "ZIP")."""
+    if value is None and default:
+        value = default
+    if not isinstance(value, str) or value.upper() not in allowed.__members__:
+        choices = ", ".join(allowed.__members__)
+        raise ApiError(400, f"'{pointer.strip('/')}' must be one of {choices}", code="invalid_input", pointer=pointer)
+    return allowed(value.upper())
+
+
+def property_names(value: object, pointer: str) -> list[str]:
+    """`sensitive_config_properties`: a list of config property names (absent means none)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) and _PROPERTY.match(v) for v in value):
+        raise ApiError(422, "sensitive_config_properties must be a list of property names", pointer=pointer)
+    return list(value)
+
+
+def link_field(body: dict[str, Any], pointer: str) -> str:
+    """`documentation_link`: empty, or an http(s) URL of at most 512 characters."""
+    link = text_field(body, "documentation_link", pointer, required=False, max_length=512)
+    if not _LINK.match(link):
+        raise ApiError(422, "documentation_link must be an http(s) URL", pointer=pointer)
+    return link
 
 
 def require_query(request: Request, name: str) -> str:

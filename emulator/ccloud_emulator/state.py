@@ -21,6 +21,7 @@ __all__ = [
     "CcpmPlugin",
     "CcpmVersion",
     "Cloud",
+    "ClusterKind",
     "Connector",
     "ConnectorClass",
     "ConnectorKind",
@@ -45,6 +46,16 @@ class Cloud(StrEnum):
     AWS = "AWS"
     GCP = "GCP"
     AZURE = "AZURE"
+
+
+class ClusterKind(StrEnum):
+    """A cmk/v2 cluster's `spec.config.kind`."""
+
+    BASIC = "Basic"
+    STANDARD = "Standard"
+    ENTERPRISE = "Enterprise"
+    DEDICATED = "Dedicated"
+    FREIGHT = "Freight"
 
 
 class ContentFormat(StrEnum):
@@ -112,11 +123,18 @@ class KafkaCluster:
     created_at: float
     updated_at: float
     availability: str = "SINGLE_ZONE"
+    kind: ClusterKind = ClusterKind.BASIC
+    deletion_protection: bool = False
 
     @property
     def bootstrap(self) -> str:
         suffix = self.id.removeprefix("lkc-")
         return f"SASL_SSL://pkc-{suffix}.{self.region}.{self.cloud.lower()}.confluent.cloud:9092"
+
+    @property
+    def network_id(self) -> str:
+        # one network per cluster, named after it, so the ID needs no place in the state file
+        return "n-" + self.id.removeprefix("lkc-")
 
 
 @dataclass
@@ -235,6 +253,7 @@ class Connector:
 _NESTED: dict[tuple[type[Any], str], type[Any]] = {(CcpmVersion, "connector_classes"): ConnectorClass}
 _ENUMS: dict[tuple[type[Any], str], type[StrEnum]] = {
     (KafkaCluster, "cloud"): Cloud,
+    (KafkaCluster, "kind"): ClusterKind,
     (Upload, "api"): UploadApi,
     (Upload, "cloud"): Cloud,
     (Upload, "content_format"): ContentFormat,
@@ -303,6 +322,14 @@ class State:
         if candidate in self.tombstones or any(candidate in getattr(self, name) for name in self._TABLES):
             return True
         return candidate.startswith(("lcc-", "clcc-")) and any(c.id == candidate for c in self.connectors.values())
+
+    def connectors_using(self, *, plugin_id: str = "", version_id: str = "") -> list[str]:
+        """The names of the connectors that run this plugin or this plugin version, sorted."""
+        return sorted(
+            c.name
+            for c in self.connectors.values()
+            if (plugin_id and c.plugin_id == plugin_id) or (version_id and c.version_id == version_id)
+        )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

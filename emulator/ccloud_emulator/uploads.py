@@ -5,6 +5,8 @@ POST with the presigned form fields and the archive as the `file` part; GCS take
 Blob takes a raw PUT that must carry `x-ms-blob-type: BlockBlob`. The URLs point at the emulator
 itself, are signed per upload and expire after an hour. An upload is checked the way Confluent checks
 it later: the bytes must open as a zip (a jar is a zip). Errors use the stores' XML, not Confluent's.
+`new_upload` and `upload_source` are the plugin APIs' side: issuing an upload, and resolving the
+`upload_source` a plugin or version names (those errors are Confluent's).
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ccloud_emulator.core import Core, timestamp
+from ccloud_emulator.core import Caller, Core, timestamp
 from ccloud_emulator.errors import ApiError
-from ccloud_emulator.state import Cloud, Upload
+from ccloud_emulator.state import Cloud, ContentFormat, Upload, UploadApi
 
-__all__ = ["UPLOAD_TTL", "UploadEndpoints", "is_archive", "presign"]
+__all__ = ["UPLOAD_TTL", "UploadEndpoints", "is_archive", "new_upload", "presign", "upload_source"]
 
 UPLOAD_TTL = 3600.0
 BUCKET = "confluent-custom-connectors-emulator"
@@ -82,6 +84,44 @@ def presign(base: str, upload: Upload) -> tuple[str, dict[str, str]]:
     sas = f"sv=2021-08-06&sr=b&sp=cw&se={quote(expires)}&sig={sig}"
     url = f"{base}/_uploads/azure/{STORAGE_ACCOUNT}/{CONTAINER}/{quote(obj)}?{sas}"
     return url, {"storage_account": STORAGE_ACCOUNT, "container": CONTAINER, "blob_path": obj, "sas_token": sas}
+
+
+def new_upload(core: Core, who: Caller, api: UploadApi, cloud: Cloud, fmt: ContentFormat, env: str | None) -> Upload:
+    """Issue an upload for a presigned URL (callers hold the lock)."""
+    upload = Upload(
+        id=core.new_uuid(),
+        org_id=who.org_id,
+        api=api,
+        cloud=cloud,
+        content_format=fmt,
+        env_id=env,
+        created_at=core.now(),
+    )
+    core.state.uploads[upload.id] = upload
+    core.commit()
+    return upload
+
+
+def upload_source(core: Core, who: Caller, body: dict[str, Any], pointer: str, api: UploadApi) -> Upload:
+    """The upload a create request's `upload_source` names: issued by `api` to this organisation,
+    and not expired unless it was received in time (callers hold the lock)."""
+    source = body.get("upload_source")
+    if not isinstance(source, dict):
+        raise ApiError(400, "'upload_source' is required", code="invalid_input", pointer=pointer)
+    if source.get("location") != "PRESIGNED_URL_LOCATION":
+        raise ApiError(
+            400,
+            "upload_source.location must be PRESIGNED_URL_LOCATION",
+            code="invalid_input",
+            pointer=f"{pointer}/location",
+        )
+    upload_id = source.get("upload_id")
+    upload = core.state.uploads.get(upload_id) if isinstance(upload_id, str) else None
+    if upload is None or upload.org_id != who.org_id or upload.api is not api:
+        raise ApiError(400, f"Upload '{upload_id}' was not found", code="invalid_input", pointer=f"{pointer}/upload_id")
+    if core.now() > upload.created_at + UPLOAD_TTL and upload.received_at is None:
+        raise ApiError(400, f"Upload '{upload_id}' has expired", code="invalid_input", pointer=f"{pointer}/upload_id")
+    return upload
 
 
 class UploadEndpoints:

@@ -9,6 +9,7 @@ found by path and method; each spec is loaded once per session.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import re
@@ -133,6 +134,30 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+class Hold:
+    """A sleep the test controls: `Emulator(sleep=hold)` keeps every request in its injected latency
+    until `hold.release()`, so tests see requests in flight without racing the wall clock."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+        self._released = asyncio.Event()
+
+    async def __call__(self, seconds: float) -> None:
+        self.asked.append(seconds)
+        await self._released.wait()
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def holding(self, count: int) -> None:
+        """Return once `count` requests have entered their latency (each turn lets the others run)."""
+        for _ in range(10_000):
+            if len(self.asked) >= count:
+                return
+            await asyncio.sleep(0)
+        raise AssertionError(f"only {len(self.asked)} of {count} requests reached their latency")
 
 
 @pytest.fixture

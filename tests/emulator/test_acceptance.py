@@ -2,11 +2,12 @@
 
 For each cloud: presigned URL, upload, CCPM plugin and version (polled until READY), a service
 account, a custom connector on it (polled until RUNNING), pause and resume, then delete everything.
+The emulator's clock moves only between polls, so the phases take the same number of polls on any
+machine, however busy.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -14,25 +15,28 @@ import pytest
 
 from ccloud_emulator import Emulator, Timing, serve_in_thread
 
-from .conftest import archive
+from .conftest import Clock, archive
 
-POLL = 0.02
+POLL = 0.25  # seconds of the emulator's clock between two polls
+PHASE = 1.0  # how long a version processes and a connector provisions
 
 
-async def poll(client: httpx.AsyncClient, url: str, params: dict[str, str], read: Any, want: str) -> int:
-    """GET `url` until `read(body)` is `want`; returns how many reads it took."""
-    for attempt in range(1, 200):
+async def poll(client: httpx.AsyncClient, clock: Clock, url: str, params: dict[str, str], read: Any, want: str) -> int:
+    """GET `url` until `read(body)` is `want`, moving the clock between reads; returns how many reads it took."""
+    for attempt in range(1, 100):
         response = await client.get(url, params=params)
         response.raise_for_status()
         if read(response.json()) == want:
             return attempt
-        await asyncio.sleep(POLL)
+        clock.advance(POLL)
     raise AssertionError(f"{url} never became {want}")
 
 
 @pytest.mark.parametrize("cloud", ["AWS", "GCP", "AZURE"])
-async def test_the_whole_custom_connector_flow(cloud: str) -> None:
-    emu = Emulator(timing=Timing(connector_provisioning=0.1, plugin_version_processing=0.1))
+async def test_the_whole_custom_connector_flow(cloud: str, clock: Clock) -> None:
+    emu = Emulator(timing=Timing(connector_provisioning=PHASE, plugin_version_processing=PHASE), clock=clock)
+    # a phase ends at the poll that finds the clock at its end: the first read, then one a POLL
+    polls_per_phase = int(PHASE / POLL) + 1
     env_id = emu.environment_id
     with serve_in_thread(emu) as url:
         async with httpx.AsyncClient(base_url=url, auth=(emu.api_key, emu.api_secret)) as api:
@@ -83,7 +87,8 @@ async def test_the_whole_custom_connector_flow(cloud: str) -> None:
             )
             assert (version.status_code, version.json()["status"]["phase"]) == (202, "PROCESSING")
             version_url = f"/ccpm/v1/plugins/{plugin_id}/versions/{version.json()['id']}"
-            await poll(api, version_url, {"environment": env_id}, lambda b: b["status"]["phase"], "READY")
+            phase = lambda b: b["status"]["phase"]  # noqa: E731
+            assert await poll(api, clock, version_url, {"environment": env_id}, phase, "READY") == polls_per_phase
 
             # 3. a service account and a custom connector on it, polled until RUNNING
             sa_id = (await api.post("/iam/v2/service-accounts", json={"display_name": f"datagen-{cloud}"})).json()["id"]
@@ -108,13 +113,14 @@ async def test_the_whole_custom_connector_flow(cloud: str) -> None:
             expanded = (await api.get(connectors, params={"expand": "info,status,id"})).json()
             assert expanded["datagen"]["id"]["id"].startswith("clcc-")
             state = lambda b: b["connector"]["state"]  # noqa: E731
-            await poll(api, f"{connectors}/datagen/status", {}, state, "RUNNING")
+            status = f"{connectors}/datagen/status"
+            assert await poll(api, clock, status, {}, state, "RUNNING") == polls_per_phase
 
-            # 4. pause and resume
+            # 4. pause and resume, which take effect at once
             assert (await api.put(f"{connectors}/datagen/pause")).status_code == 202
-            await poll(api, f"{connectors}/datagen/status", {}, state, "PAUSED")
+            assert await poll(api, clock, status, {}, state, "PAUSED") == 1
             assert (await api.put(f"{connectors}/datagen/resume")).status_code == 202
-            await poll(api, f"{connectors}/datagen/status", {}, state, "RUNNING")
+            assert await poll(api, clock, status, {}, state, "RUNNING") == 1
 
             # 5. delete everything
             assert (await api.delete(f"{connectors}/datagen")).json() == {"error": None}

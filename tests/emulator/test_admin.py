@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.routing import Route
 
 from ccloud_emulator import Emulator
 
@@ -32,6 +33,52 @@ async def test_info_names_the_defaults_and_never_the_secret(admin: httpx.AsyncCl
     assert emu.api_secret not in json.dumps(info)
     assert (await admin.get("/health")).json() == {"status": "ok"}
     assert emu.api_secret not in repr(emu)
+
+
+async def test_info_lists_every_environment_and_kafka_cluster(
+    admin: httpx.AsyncClient, emu: Emulator, client: httpx.AsyncClient
+) -> None:
+    env = (await admin.post("/environments", json={"display_name": "demo", "id": "env-demo01"})).json()["id"]
+    cluster = (
+        await admin.post("/kafka-clusters", json={"environment_id": env, "display_name": "orders", "id": "lkc-demo01"})
+    ).json()["id"]
+    info = (await admin.get("/info")).json()
+    assert info["environments"] == [
+        {"id": emu.environment_id, "display_name": "default", "organization_id": emu.organization_id},
+        {"id": "env-demo01", "display_name": "demo", "organization_id": emu.organization_id},
+    ]
+    assert [(c["id"], c["display_name"], c["environment_id"]) for c in info["kafka_clusters"]] == [
+        (emu.kafka_cluster_id, "cluster_0", emu.environment_id),
+        (cluster, "orders", env),
+    ]
+    # the bootstrap endpoint is the one the cluster's own read names
+    read = (await client.get(f"/cmk/v2/clusters/{cluster}", params={"environment": env})).json()
+    assert info["kafka_clusters"][1]["bootstrap_endpoint"] == read["spec"]["kafka_bootstrap_endpoint"]
+    assert info == emu.info()
+
+
+async def test_no_admin_route_ever_returns_a_secret(
+    admin: httpx.AsyncClient, emu: Emulator, client: httpx.AsyncClient
+) -> None:
+    seeded = ("SeededSecretValue" * 4)[:64]
+    emu.add_api_key("SEEDEDKEY0000001", seeded)
+    sa = (await client.post("/iam/v2/service-accounts", json={"display_name": "owner"})).json()["id"]
+    created = (await client.post("/iam/v2/api-keys", json={"spec": {"owner": {"id": sa}}})).json()
+    secrets = [emu.api_secret, seeded, created["spec"]["secret"]]
+    assert all(len(secret) == 64 for secret in secrets)
+    emu.fail("GET", "/org/*", status=503, count=1)
+    emu.set_rate_limit(rate=5.0)
+    routes = [
+        route.path
+        for route in emu.app.routes
+        if isinstance(route, Route) and route.path.startswith("/_emulator/") and "GET" in (route.methods or ())
+    ]
+    assert {"/_emulator/info", "/_emulator/requests", "/_emulator/faults"} <= set(routes)
+    for path in routes:
+        response = await admin.get(path.removeprefix("/_emulator"))
+        assert response.status_code == 200, path
+        for secret in secrets:
+            assert secret not in response.text, path
 
 
 async def test_faults_over_http(admin: httpx.AsyncClient, client: httpx.AsyncClient) -> None:

@@ -55,8 +55,62 @@ async def test_provisioning_turns_running_after_the_configured_time(make_client:
         assert await state_of(client, emu, "slow") == "PROVISIONING"
         clock.advance(1)
         assert await state_of(client, emu, "slow") == "RUNNING"
-        await client.put(connectors_path(emu, "/slow/config"), json={**MANAGED, "topics": "changed"})
-        assert await state_of(client, emu, "slow") == "PROVISIONING"
+        # PUT config of a new name is a create, and provisions like one
+        assert (await client.put(connectors_path(emu, "/fresh/config"), json=MANAGED)).status_code == 200
+        assert await state_of(client, emu, "fresh") == "PROVISIONING"
+
+
+@pytest.mark.parametrize(
+    ("paused", "after_update"),
+    [(False, "RUNNING"), (True, "PAUSED")],
+    ids=["an update keeps a running connector running", "an update keeps a paused connector paused"],
+)
+async def test_a_config_update_keeps_the_connectors_state(
+    make_client: ClientFactory, clock: Clock, paused: bool, after_update: str
+) -> None:
+    emu = Emulator(timing=Timing(connector_provisioning=60), clock=clock)
+    async with make_client(emu) as client:
+        await create(client, emu, "orders", MANAGED)
+        clock.advance(60)
+        if paused:
+            await client.put(connectors_path(emu, "/orders/pause"))
+        updated = await client.put(connectors_path(emu, "/orders/config"), json={**MANAGED, "topics": "changed"})
+        assert (updated.status_code, updated.json()["config"]["topics"]) == (200, "changed")
+        assert await state_of(client, emu, "orders") == after_update
+
+
+async def test_pause_and_resume_right_after_an_update(client: httpx.AsyncClient, emu: Emulator) -> None:
+    await create(client, emu, "orders", MANAGED)
+    emu.timing.connector_provisioning = 60
+    await client.put(connectors_path(emu, "/orders/config"), json={**MANAGED, "topics": "changed"})
+    assert (await client.put(connectors_path(emu, "/orders/pause"))).status_code == 202
+    status = (await client.get(connectors_path(emu, "/orders/status"))).json()
+    assert (status["connector"]["state"], [t["state"] for t in status["tasks"]]) == ("PAUSED", ["PAUSED"])
+    assert (await client.put(connectors_path(emu, "/orders/resume"))).status_code == 202
+    assert await state_of(client, emu, "orders") == "RUNNING"
+
+
+async def test_an_update_while_provisioning_keeps_the_original_deadline(
+    make_client: ClientFactory, clock: Clock
+) -> None:
+    emu = Emulator(timing=Timing(connector_provisioning=60), clock=clock)
+    async with make_client(emu) as client:
+        await create(client, emu, "orders", MANAGED)
+        clock.advance(30)
+        await client.put(connectors_path(emu, "/orders/config"), json={**MANAGED, "topics": "changed"})
+        assert await state_of(client, emu, "orders") == "PROVISIONING"
+        clock.advance(30)
+        assert await state_of(client, emu, "orders") == "RUNNING"
+
+
+async def test_an_update_leaves_the_outcome_for_the_next_provisioning(client: httpx.AsyncClient, emu: Emulator) -> None:
+    await create(client, emu, "orders", MANAGED)
+    emu.set_connector_outcome("orders", "FAILED", "boom")
+    await client.put(connectors_path(emu, "/orders/config"), json={**MANAGED, "topics": "changed"})
+    assert await state_of(client, emu, "orders") == "RUNNING"
+    await client.post(connectors_path(emu, "/orders/restart"))
+    status = (await client.get(connectors_path(emu, "/orders/status"))).json()
+    assert (status["connector"]["state"], status["connector"]["trace"]) == ("FAILED", "boom")
 
 
 @pytest.mark.parametrize(
@@ -245,8 +299,8 @@ async def test_custom_connectors_are_checked_against_their_plugin(
     assert message in response.json()["error"]["message"]
 
 
-async def test_a_version_still_processing_cannot_run_a_connector(make_client: ClientFactory) -> None:
-    emu = Emulator(timing=Timing(plugin_version_processing=30))
+async def test_a_version_still_processing_cannot_run_a_connector(make_client: ClientFactory, clock: Clock) -> None:
+    emu = Emulator(timing=Timing(plugin_version_processing=30), clock=clock)
     async with make_client(emu) as client:
         plugin_id, _ = await ready_ccpm_plugin(client, emu)
         config = {"confluent.connector.type": "CUSTOM", "confluent.custom.plugin.id": plugin_id, **MANAGED}

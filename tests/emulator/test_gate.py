@@ -10,7 +10,7 @@ import pytest
 
 from ccloud_emulator import ConnectionDropped, Emulator, Timing
 
-from .conftest import ClientFactory, Clock, connectors_path
+from .conftest import ClientFactory, Clock, Hold, connectors_path
 
 STANDARD_401 = {
     "status": "401",
@@ -167,11 +167,40 @@ async def test_each_api_key_has_its_own_bucket(emu: Emulator, make_client: Clien
         assert (await first.get("/org/v2/environments")).status_code == 200
 
 
-async def test_the_concurrency_cap_refuses_the_request_over_it(client: httpx.AsyncClient, emu: Emulator) -> None:
+async def test_the_concurrency_cap_refuses_the_request_over_it(make_client: ClientFactory) -> None:
+    hold = Hold()
+    emu = Emulator(sleep=hold)
     emu.set_rate_limit(rate=None, concurrency=2)
-    emu.fail("GET", "/org/v2/environments", latency=0.2)
-    answers = await asyncio.gather(*(client.get("/org/v2/environments") for _ in range(3)))
-    assert sorted(r.status_code for r in answers) == [200, 200, 429]
+    emu.fail("GET", "/org/v2/environments", latency=5)
+    async with make_client(emu) as client:
+        in_flight = [asyncio.create_task(client.get("/org/v2/environments")) for _ in range(2)]
+        await hold.holding(2)
+        over = await client.get("/org/v2/environments")
+        assert (over.status_code, over.headers["retry-after"]) == (429, "1")
+        hold.release()
+        assert [(await task).status_code for task in in_flight] == [200, 200]
+        assert (await client.get("/org/v2/environments")).status_code == 200
+    assert hold.asked == [5, 5, 5]
+
+
+async def test_a_request_cancelled_in_its_latency_is_logged_unanswered_not_as_a_500(
+    make_client: ClientFactory,
+) -> None:
+    hold = Hold()
+    emu = Emulator(sleep=hold)
+    emu.set_rate_limit(rate=None, concurrency=1)
+    emu.fail_next("POST", "/iam/v2/service-accounts", status=None, latency=5)
+    async with make_client(emu) as client:
+        abandoned = asyncio.create_task(client.post("/iam/v2/service-accounts", json={"display_name": "abandoned"}))
+        await hold.holding(1)
+        abandoned.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await abandoned
+        assert [r.status for r in emu.calls("POST", "/iam/v2/service-accounts")] == [0]
+        # the cancelled request gave its slot back, and took no effect
+        assert (await client.post("/iam/v2/service-accounts", json={"display_name": "next"})).status_code == 201
+        listed = (await client.get("/iam/v2/service-accounts")).json()["data"]
+        assert [sa["display_name"] for sa in listed] == ["next"]
 
 
 async def test_without_a_limit_the_headers_never_ask_to_wait(client: httpx.AsyncClient) -> None:

@@ -1,10 +1,9 @@
-"""Custom connector plugins: the org-scoped connect/v1 API and the environment-scoped ccpm/v1 API.
+"""ccpm/v1 custom connect plugins (environment-scoped), their versions, and their presigned upload URL.
 
-Both take their archive through a presigned upload (see `uploads`). A connect/v1 plugin is checked
-when it is created; a ccpm/v1 version is PROCESSING until `timing.plugin_version_processing` has
-passed, then READY, or FAILED with Confluent's message when the upload was not a zip or jar.
-Display names are unique (per organisation for connect/v1, per environment for ccpm/v1); a plugin or
-version that a connector uses cannot be deleted.
+A version takes its archive through a presigned upload (see `uploads`) and is PROCESSING until
+`timing.plugin_version_processing` has passed, then READY, or FAILED with Confluent's message when
+the upload was not a zip or jar. Display names are unique per environment; a plugin or version that
+a connector uses cannot be deleted.
 """
 
 from __future__ import annotations
@@ -19,13 +18,16 @@ from starlette.routing import Route
 from ccloud_emulator.core import Caller, Core, timestamp
 from ccloud_emulator.errors import ApiError
 from ccloud_emulator.rest import (
+    JAVA_CLASS,
     caller,
+    enum_field,
     env_crn,
     env_ref,
     json_object,
     json_response,
-    org_crn,
+    link_field,
     page,
+    property_names,
     require_query,
     text_field,
 )
@@ -36,41 +38,16 @@ from ccloud_emulator.state import (
     ConnectorClass,
     ContentFormat,
     Environment,
-    LegacyPlugin,
-    Upload,
     UploadApi,
     VersionPhase,
 )
-from ccloud_emulator.uploads import UPLOAD_TTL, presign
+from ccloud_emulator.uploads import new_upload, presign, upload_source
 
-__all__ = ["INVALID_ARCHIVE", "PluginApi", "version_phase"]
+__all__ = ["INVALID_ARCHIVE", "CcpmApi", "version_phase"]
 
 INVALID_ARCHIVE = "Version creation failed due to invalid plugin archive."
-_CLASS = re.compile(r"^(([a-zA-Z][a-zA-Z_$0-9]*(\.[a-zA-Z][a-zA-Z_$0-9]*)*)\.)?([a-zA-Z][a-zA-Z_$0-9]*)$")
-_PROPERTY = re.compile(r"^[\w\+\.-]+$")
-_LINK = re.compile(r"^$|^(http://|https://).+")
 # SemVer, with the leading "v" that Confluent's own docs use
 _VERSION = re.compile(r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
-_RUNTIMES = [
-    {
-        "id": "ccr-3-9-0",
-        "custom_connect_plugin_runtime_name": "3.9.0",
-        "runtime_ak_version": "3.9.0",
-        "supported_java_versions": ["11", "17"],
-        "product_maturity": "GA",
-        "end_of_life_at": "2027-06-30T00:00:00.000000Z",
-        "description": "Apache Kafka 3.9 runtime",
-    },
-    {
-        "id": "ccr-4-2",
-        "custom_connect_plugin_runtime_name": "4.2",
-        "runtime_ak_version": "4.2.0",
-        "supported_java_versions": ["17", "21"],
-        "product_maturity": "PREVIEW",
-        "end_of_life_at": "2028-06-30T00:00:00.000000Z",
-        "description": "Apache Kafka 4.2 runtime",
-    },
-]
 
 
 def version_phase(version: CcpmVersion, now: float) -> VersionPhase:
@@ -79,47 +56,16 @@ def version_phase(version: CcpmVersion, now: float) -> VersionPhase:
     return VersionPhase.FAILED if version.failure else VersionPhase.READY
 
 
-def _plugin_not_found() -> ApiError:
+def _not_found() -> ApiError:
     return ApiError(404, "failed to retrieve custom plugin: Not Found", code="not_found")
 
 
-def _enum(value: object, allowed: type[Cloud] | type[ContentFormat], pointer: str, default: str = "") -> Any:
-    if value is None and default:
-        value = default
-    if not isinstance(value, str) or value.upper() not in allowed.__members__:
-        choices = ", ".join(allowed.__members__)
-        raise ApiError(400, f"'{pointer.strip('/')}' must be one of {choices}", code="invalid_input", pointer=pointer)
-    return allowed(value.upper())
-
-
-def _properties(value: object, pointer: str) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) and _PROPERTY.match(v) for v in value):
-        raise ApiError(422, "sensitive_config_properties must be a list of property names", pointer=pointer)
-    return list(value)
-
-
-def _link(body: dict[str, Any], pointer: str) -> str:
-    link = text_field(body, "documentation_link", pointer, required=False, max_length=512)
-    if not _LINK.match(link):
-        raise ApiError(422, "documentation_link must be an http(s) URL", pointer=pointer)
-    return link
-
-
-class PluginApi:
+class CcpmApi:
     def __init__(self, core: Core) -> None:
         self.core = core
 
     def routes(self) -> list[Route]:
         return [
-            Route("/connect/v1/presigned-upload-url", self.connect_presigned_url, methods=["POST"]),
-            Route("/connect/v1/custom-connector-plugins", self.list_legacy, methods=["GET"]),
-            Route("/connect/v1/custom-connector-plugins", self.create_legacy, methods=["POST"]),
-            Route("/connect/v1/custom-connector-plugins/{id}", self.get_legacy, methods=["GET"]),
-            Route("/connect/v1/custom-connector-plugins/{id}", self.update_legacy, methods=["PATCH"]),
-            Route("/connect/v1/custom-connector-plugins/{id}", self.delete_legacy, methods=["DELETE"]),
-            Route("/connect/v1/custom-connector-runtimes", self.list_runtimes, methods=["GET"]),
             Route("/ccpm/v1/presigned-upload-url", self.ccpm_presigned_url, methods=["POST"]),
             Route("/ccpm/v1/plugins", self.list_plugins, methods=["GET"]),
             Route("/ccpm/v1/plugins", self.create_plugin, methods=["POST"]),
@@ -132,45 +78,6 @@ class PluginApi:
             Route("/ccpm/v1/plugins/{plugin_id}/versions/{id}", self.delete_version, methods=["DELETE"]),
         ]
 
-    # shared
-
-    def _new_upload(self, who: Caller, api: UploadApi, cloud: Cloud, fmt: ContentFormat, env: str | None) -> Upload:
-        upload = Upload(
-            id=self.core.new_uuid(),
-            org_id=who.org_id,
-            api=api,
-            cloud=cloud,
-            content_format=fmt,
-            env_id=env,
-            created_at=self.core.now(),
-        )
-        self.core.state.uploads[upload.id] = upload
-        self.core.commit()
-        return upload
-
-    def _upload_source(self, who: Caller, body: dict[str, Any], pointer: str, api: UploadApi) -> Upload:
-        source = body.get("upload_source")
-        if not isinstance(source, dict):
-            raise ApiError(400, "'upload_source' is required", code="invalid_input", pointer=pointer)
-        if source.get("location") != "PRESIGNED_URL_LOCATION":
-            raise ApiError(
-                400,
-                "upload_source.location must be PRESIGNED_URL_LOCATION",
-                code="invalid_input",
-                pointer=f"{pointer}/location",
-            )
-        upload_id = source.get("upload_id")
-        upload = self.core.state.uploads.get(upload_id) if isinstance(upload_id, str) else None
-        if upload is None or upload.org_id != who.org_id or upload.api is not api:
-            raise ApiError(
-                400, f"Upload '{upload_id}' was not found", code="invalid_input", pointer=f"{pointer}/upload_id"
-            )
-        if self.core.now() > upload.created_at + UPLOAD_TTL and upload.received_at is None:
-            raise ApiError(
-                400, f"Upload '{upload_id}' has expired", code="invalid_input", pointer=f"{pointer}/upload_id"
-            )
-        return upload
-
     def _environment(self, who: Caller, env_id: object, *, pointer: str = "", parameter: str = "") -> Environment:
         env = self.core.state.environments.get(env_id) if isinstance(env_id, str) else None
         if env is None or env.org_id != who.org_id:
@@ -181,218 +88,13 @@ class PluginApi:
             )
         return env
 
-    def _in_use(self, *, plugin_id: str = "", version_id: str = "") -> list[str]:
-        return sorted(
-            c.name
-            for c in self.core.state.connectors.values()
-            if (plugin_id and c.plugin_id == plugin_id) or (version_id and c.version_id == version_id)
-        )
-
-    # connect/v1 presigned URL, plugins, runtimes
-
-    async def connect_presigned_url(self, request: Request) -> Response:
-        who = caller(request)
-        body = await json_object(request)
-        fmt = _enum(body.get("content_format"), ContentFormat, "/content_format")
-        cloud = _enum(body.get("cloud"), Cloud, "/cloud", default="AWS")
-        base = self.core.base_url(request)
-        with self.core.lock:
-            upload = self._new_upload(who, UploadApi.CONNECT, cloud, fmt, None)
-        url, form = presign(base, upload)
-        return json_response(
-            {
-                "api_version": "connect/v1",
-                "kind": "PresignedUrl",
-                "content_format": fmt.value,
-                "cloud": cloud.value,
-                "upload_id": upload.id,
-                "upload_url": url,
-                "upload_form_data": form,
-            }
-        )
-
-    @staticmethod
-    def render_legacy(base: str, plugin: LegacyPlugin) -> dict[str, Any]:
-        return {
-            "api_version": "connect/v1",
-            "kind": "CustomConnectorPlugin",
-            "id": plugin.id,
-            "metadata": {
-                "self": f"{base}/connect/v1/custom-connector-plugins/{plugin.id}",
-                "resource_name": f"{org_crn(plugin.org_id)}/custom-connector-plugin={plugin.id}",
-                "created_at": timestamp(plugin.created_at),
-                "updated_at": timestamp(plugin.updated_at),
-            },
-            "display_name": plugin.display_name,
-            "description": plugin.description,
-            "documentation_link": plugin.documentation_link,
-            "connector_class": plugin.connector_class,
-            "connector_type": plugin.connector_type,
-            "cloud": plugin.cloud.value,
-            "sensitive_config_properties": plugin.sensitive_config_properties,
-            "content_format": plugin.content_format.value,
-            "runtime_language": plugin.runtime_language,
-            # Confluent ignores upload_source on reads but its schema requires it
-            "upload_source": {"location": "PRESIGNED_URL_LOCATION", "upload_id": ""},
-        }
-
-    def _legacy(self, who: Caller, plugin_id: str) -> LegacyPlugin:
-        plugin = self.core.state.legacy_plugins.get(plugin_id)
-        if plugin is None or plugin.org_id != who.org_id:
-            raise _plugin_not_found()
-        return plugin
-
-    def _legacy_name_taken(self, who: Caller, name: str, base: str, but: str = "") -> None:
-        for plugin in self.core.state.legacy_plugins.values():
-            if plugin.org_id == who.org_id and plugin.display_name == name and plugin.id != but:
-                raise ApiError(
-                    409,
-                    f"A custom connector plugin named '{name}' already exists",
-                    location=f"{base}/connect/v1/custom-connector-plugins/{plugin.id}",
-                )
-
-    async def list_legacy(self, request: Request) -> Response:
-        who = caller(request)
-        cloud = request.query_params.get("cloud")
-        base = self.core.base_url(request)
-        with self.core.lock:
-            plugins = [
-                p
-                for p in self.core.state.legacy_plugins.values()
-                if p.org_id == who.org_id and (not cloud or p.cloud.value == cloud.upper())
-            ]
-            plugins.sort(key=lambda p: (p.created_at, p.id))
-            body = page(
-                request,
-                base,
-                api_version="connect/v1",
-                kind="CustomConnectorPluginList",
-                items=plugins,
-                render=lambda p: self.render_legacy(base, p),
-                filters=("cloud",),
-            )
-        return json_response(body)
-
-    async def create_legacy(self, request: Request) -> Response:
-        who = caller(request)
-        body = await json_object(request)
-        name = text_field(body, "display_name", "/display_name", required=True, max_length=60)
-        description = text_field(body, "description", "/description", required=False, max_length=256)
-        link = _link(body, "/documentation_link")
-        connector_class = text_field(body, "connector_class", "/connector_class", required=True, max_length=150)
-        if not _CLASS.match(connector_class):
-            raise ApiError(422, "connector_class is not a valid Java class name", pointer="/connector_class")
-        connector_type = text_field(body, "connector_type", "/connector_type", required=True).upper()
-        if connector_type not in ("SOURCE", "SINK"):
-            raise ApiError(
-                400, "connector_type must be SOURCE or SINK", code="invalid_input", pointer="/connector_type"
-            )
-        cloud = _enum(body.get("cloud"), Cloud, "/cloud", default="AWS")
-        sensitive = _properties(body.get("sensitive_config_properties"), "/sensitive_config_properties")
-        runtime = text_field(body, "runtime_language", "/runtime_language", required=False).upper() or "JAVA"
-        if runtime not in ("JAVA", "PYTHON"):
-            raise ApiError(
-                400, "runtime_language must be JAVA or PYTHON", code="invalid_input", pointer="/runtime_language"
-            )
-        base = self.core.base_url(request)
-        with self.core.lock:
-            upload = self._upload_source(who, body, "/upload_source", UploadApi.CONNECT)
-            if upload.cloud is not cloud:
-                raise ApiError(
-                    400, "The upload was made for another cloud", code="invalid_input", pointer="/upload_source"
-                )
-            if upload.received_at is None or not upload.valid_archive:
-                raise ApiError(
-                    400,
-                    "Failed to create custom plugin: the uploaded archive is missing or is not a valid zip or jar",
-                    code="invalid_input",
-                    pointer="/upload_source/upload_id",
-                )
-            self._legacy_name_taken(who, name, base)
-            now = self.core.now()
-            plugin = LegacyPlugin(
-                id=self.core.new_id("ccp-"),
-                org_id=who.org_id,
-                display_name=name,
-                description=description,
-                documentation_link=link,
-                connector_class=connector_class,
-                connector_type=connector_type,
-                cloud=cloud,
-                sensitive_config_properties=sensitive,
-                content_format=upload.content_format,
-                runtime_language=runtime,
-                created_at=now,
-                updated_at=now,
-            )
-            self.core.state.legacy_plugins[plugin.id] = plugin
-            self.core.commit()
-            rendered = self.render_legacy(base, plugin)
-        return json_response(rendered, 201, {"Location": rendered["metadata"]["self"]})
-
-    async def get_legacy(self, request: Request) -> Response:
-        who = caller(request)
-        with self.core.lock:
-            plugin = self._legacy(who, request.path_params["id"])
-            return json_response(self.render_legacy(self.core.base_url(request), plugin))
-
-    async def update_legacy(self, request: Request) -> Response:
-        who = caller(request)
-        body = await json_object(request)
-        base = self.core.base_url(request)
-        with self.core.lock:
-            plugin = self._legacy(who, request.path_params["id"])
-            for immutable in ("connector_class", "connector_type", "cloud"):
-                if immutable in body and str(body[immutable]).upper() != str(getattr(plugin, immutable)).upper():
-                    raise ApiError(
-                        400, f"'{immutable}' cannot be changed", code="invalid_input", pointer=f"/{immutable}"
-                    )
-            if "display_name" in body:
-                name = text_field(body, "display_name", "/display_name", required=True, max_length=60)
-                self._legacy_name_taken(who, name, base, but=plugin.id)
-                plugin.display_name = name
-            if "description" in body:
-                plugin.description = text_field(body, "description", "/description", required=True, max_length=256)
-            if "documentation_link" in body:
-                plugin.documentation_link = _link(body, "/documentation_link")
-            if "sensitive_config_properties" in body:
-                plugin.sensitive_config_properties = _properties(
-                    body["sensitive_config_properties"], "/sensitive_config_properties"
-                )
-            plugin.updated_at = self.core.now()
-            self.core.commit()
-            return json_response(self.render_legacy(base, plugin))
-
-    async def delete_legacy(self, request: Request) -> Response:
-        who = caller(request)
-        with self.core.lock:
-            plugin = self._legacy(who, request.path_params["id"])
-            users = self._in_use(plugin_id=plugin.id)
-            if users:
-                raise ApiError(400, f"The plugin is used by connector(s): {', '.join(users)}", code="plugin_in_use")
-            del self.core.state.legacy_plugins[plugin.id]
-            self.core.commit()
-        return Response(status_code=204)
-
-    async def list_runtimes(self, request: Request) -> Response:
-        base = self.core.base_url(request)
-        body = page(
-            request,
-            base,
-            api_version="connect/v1",
-            kind="CustomConnectorRuntimeList",
-            items=_RUNTIMES,
-            render=lambda r: {"api_version": "connect/v1", "kind": "CustomConnectorRuntime", **r},
-        )
-        return json_response(body)
-
-    # ccpm/v1 presigned URL
+    # presigned URL
 
     async def ccpm_presigned_url(self, request: Request) -> Response:
         who = caller(request)
         body = await json_object(request)
-        fmt = _enum(body.get("content_format"), ContentFormat, "/content_format")
-        cloud = _enum(body.get("cloud"), Cloud, "/cloud")
+        fmt = enum_field(body.get("content_format"), ContentFormat, "/content_format")
+        cloud = enum_field(body.get("cloud"), Cloud, "/cloud")
         env_field = body.get("environment")
         env_id = env_field.get("id") if isinstance(env_field, dict) else None
         if not env_id:
@@ -400,7 +102,7 @@ class PluginApi:
         base = self.core.base_url(request)
         with self.core.lock:
             env = self._environment(who, env_id, pointer="/environment/id")
-            upload = self._new_upload(who, UploadApi.CCPM, cloud, fmt, env.id)
+            upload = new_upload(self.core, who, UploadApi.CCPM, cloud, fmt, env.id)
         url, form = presign(base, upload)
         return json_response(
             {
@@ -416,7 +118,7 @@ class PluginApi:
             201,
         )
 
-    # ccpm/v1 plugins
+    # plugins
 
     @staticmethod
     def render_plugin(base: str, plugin: CcpmPlugin) -> dict[str, Any]:
@@ -442,7 +144,7 @@ class PluginApi:
     def _plugin(self, who: Caller, plugin_id: str, env_id: str) -> CcpmPlugin:
         plugin = self.core.state.ccpm_plugins.get(plugin_id)
         if plugin is None or plugin.org_id != who.org_id or plugin.env_id != env_id:
-            raise _plugin_not_found()
+            raise _not_found()
         return plugin
 
     def _plugin_name_taken(self, who: Caller, env_id: str, name: str, base: str, but: str = "") -> None:
@@ -507,7 +209,7 @@ class PluginApi:
         description = text_field(spec, "description", "/spec/description", required=False, max_length=256)
         if spec.get("cloud") is None:
             raise ApiError(400, "'spec.cloud' is required", code="invalid_input", pointer="/spec/cloud")
-        cloud = _enum(spec.get("cloud"), Cloud, "/spec/cloud")
+        cloud = enum_field(spec.get("cloud"), Cloud, "/spec/cloud")
         env_id = self._spec_env(spec)
         base = self.core.base_url(request)
         with self.core.lock:
@@ -560,7 +262,7 @@ class PluginApi:
         env_id = require_query(request, "environment")
         with self.core.lock:
             plugin = self._plugin(who, request.path_params["id"], env_id)
-            users = self._in_use(plugin_id=plugin.id)
+            users = self.core.state.connectors_using(plugin_id=plugin.id)
             if users:
                 raise ApiError(400, f"The plugin is used by connector(s): {', '.join(users)}", code="plugin_in_use")
             state = self.core.state
@@ -570,7 +272,7 @@ class PluginApi:
             self.core.commit()
         return Response(status_code=204)
 
-    # ccpm/v1 versions
+    # versions
 
     def render_version(self, base: str, org_id: str, version: CcpmVersion) -> dict[str, Any]:
         phase = version_phase(version, self.core.now())
@@ -613,7 +315,7 @@ class PluginApi:
         for i, item in enumerate(raw):
             name = item.get("class_name") if isinstance(item, dict) else None
             kind = str(item.get("type", "")).upper() if isinstance(item, dict) else ""
-            if not isinstance(name, str) or len(name) > 150 or not _CLASS.match(name):
+            if not isinstance(name, str) or len(name) > 150 or not JAVA_CLASS.match(name):
                 raise ApiError(422, "class_name is not a valid Java class name", pointer=f"{pointer}/{i}/class_name")
             if kind not in ("SOURCE", "SINK"):
                 raise ApiError(422, "type must be SOURCE or SINK", pointer=f"{pointer}/{i}/type")
@@ -644,13 +346,13 @@ class PluginApi:
         if not _VERSION.match(version_text):
             raise ApiError(422, f"'{version_text}' is not a semantic version (like 1.2.3)", pointer="/spec/version")
         classes = self._classes(spec)
-        sensitive = _properties(spec.get("sensitive_config_properties"), "/spec/sensitive_config_properties")
-        link = _link(spec, "/spec/documentation_link")
+        sensitive = property_names(spec.get("sensitive_config_properties"), "/spec/sensitive_config_properties")
+        link = link_field(spec, "/spec/documentation_link")
         env_id = self._spec_env(spec)
         base = self.core.base_url(request)
         with self.core.lock:
             plugin = self._plugin(who, request.path_params["plugin_id"], env_id)
-            upload = self._upload_source(who, spec, "/spec/upload_source", UploadApi.CCPM)
+            upload = upload_source(self.core, who, spec, "/spec/upload_source", UploadApi.CCPM)
             if upload.env_id != plugin.env_id or upload.cloud is not plugin.cloud:
                 raise ApiError(
                     400,
@@ -702,7 +404,7 @@ class PluginApi:
         who = caller(request)
         with self.core.lock:
             version = self._version(who, request)
-            users = self._in_use(version_id=version.id)
+            users = self.core.state.connectors_using(version_id=version.id)
             if users:
                 raise ApiError(
                     400, f"The plugin version is used by connector(s): {', '.join(users)}", code="plugin_in_use"
