@@ -1,15 +1,22 @@
-"""Fixtures for the client tests: the emulator in process, a client on it, and a log trap.
+"""Fixtures for the client tests: the emulator in process, a client on it, a log trap, virtual time.
 
 Every log record of the whole run (root logger, DEBUG) is kept, and every secret a test uses is
 registered with `remember`; `test_secrets_never_logged` runs last and finds none of them in the logs.
+
+A test that asks for `clock` runs on a `VirtualTimeLoop`: sleeps and timers take no real time and
+end exactly when due, so a test can say how long something waited without racing a busy machine.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
 import logging
+import selectors
+import time
 import traceback
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import httpx
@@ -22,6 +29,43 @@ if TYPE_CHECKING:
 
 EMULATOR_URL = "http://emulator.test"
 LAST = "runs_last"
+
+Clock = Callable[[], float]
+
+
+class _JumpingSelector(selectors.DefaultSelector):
+    """Polls without waiting; when nothing is ready, moves the loop's clock to its next timer instead."""
+
+    def __init__(self, loop: VirtualTimeLoop) -> None:
+        super().__init__()
+        self._loop = loop
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = super().select(0)
+        if ready or timeout == 0:
+            return ready
+        if timeout is None:
+            return super().select(None)  # no timer at all: only another thread can wake the loop
+        self._loop.advance(timeout)
+        return []
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock starts at 0 and moves only while every task waits for a timer.
+
+    For in-process tests only (the emulator through ASGITransport): a wait on a socket or a thread
+    would look idle to it, and its clock would jump past timers that should still be pending.
+    """
+
+    def __init__(self) -> None:
+        self._now = 0.0
+        super().__init__(_JumpingSelector(self))
+
+    def time(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        self._now += seconds
 
 
 class Trap(logging.Handler):
@@ -51,6 +95,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker(LAST) is not None)
 
 
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """A test that asks for `clock` runs on virtual time; every other one on asyncio's own loop."""
+    if "clock" in getattr(item, "fixturenames", ()):
+        return {"virtual time": VirtualTimeLoop}
+    return {"asyncio": asyncio.new_event_loop}
+
+
+@pytest.fixture
+async def clock() -> Clock:
+    """The test loop's virtual time (asking for it is what puts the test on a `VirtualTimeLoop`)."""
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, VirtualTimeLoop)
+    return loop.time
+
+
 @pytest.fixture(scope="session", autouse=True)
 def log_trap() -> Iterator[Trap]:
     root = logging.getLogger()
@@ -73,11 +134,18 @@ def remember(log_trap: Trap) -> Callable[[str], str]:
     return add
 
 
+def _clock_of(request: pytest.FixtureRequest) -> Clock | None:
+    """The test's virtual clock, when it asked for one."""
+    clock: Clock | None = request.getfixturevalue("clock") if "clock" in request.fixturenames else None
+    return clock
+
+
 @pytest.fixture
-def emulator(remember: Callable[[str], str]) -> Emulator:
+def emulator(request: pytest.FixtureRequest, remember: Callable[[str], str]) -> Emulator:
+    """The emulator with its default key; in a test that asks for `clock`, on that virtual time."""
     from ccloud_emulator import Emulator
 
-    emu = Emulator()
+    emu = Emulator(clock=_clock_of(request))
     remember(emu.api_secret)
     # The Authorization header carries the pair base64-encoded: that must not show up either.
     remember(base64.b64encode(f"{emu.api_key}:{emu.api_secret}".encode()).decode())
@@ -96,13 +164,14 @@ def _client(
     retry: RetryPolicy | None = None,
     governor: RateGovernor | None = None,
     page_size: int = 3,
+    clock: Clock = time.monotonic,
 ) -> ConfluentClient:
     return ConfluentClient(
         Credentials(key=emulator.api_key, secret=emulator.api_secret),
         base_url=EMULATOR_URL,
         transport=transport or httpx.ASGITransport(app=emulator.app),
         retry=retry or fast_retry(),
-        governor=governor or RateGovernor(),
+        governor=governor or RateGovernor(clock=clock),
         page_size=page_size,
     )
 
@@ -111,12 +180,16 @@ ClientFactory = Callable[..., ConfluentClient]
 
 
 @pytest.fixture
-def make_client() -> ClientFactory:
-    """Build a client on an emulator: `make_client(emu, transport=…, retry=…, governor=…)`."""
-    return _client
+def make_client(request: pytest.FixtureRequest) -> ClientFactory:
+    """Build a client on an emulator: `make_client(emu, transport=…, retry=…, governor=…)`.
+
+    In a test that asks for `clock`, the default governor keeps that virtual time.
+    """
+    clock = _clock_of(request)
+    return _client if clock is None else functools.partial(_client, clock=clock)
 
 
 @pytest.fixture
-async def client(emulator: Emulator) -> AsyncIterator[ConfluentClient]:
-    async with _client(emulator) as c:
+async def client(emulator: Emulator, make_client: ClientFactory) -> AsyncIterator[ConfluentClient]:
+    async with make_client(emulator) as c:
         yield c

@@ -1,14 +1,21 @@
-"""The rate governor on its own: it hands out permission to send from what answers said."""
+"""The rate governor on its own: it hands out permission to send from what answers said.
+
+Tests about when a wait ends ask for `clock`: they run in virtual time, so they can say exactly
+how long the governor held a request back, however busy the machine is.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ccloud_operator.confluent import RateGovernor
 from ccloud_operator.confluent.governor import Ticket
+
+if TYPE_CHECKING:
+    from tests.client.conftest import Clock
 
 
 def budget(remaining: int, reset: float, limit: int = 5) -> dict[str, str]:
@@ -54,14 +61,14 @@ async def test_requests_in_flight_are_counted_against_the_budget() -> None:
     waiting[0].cancel()
 
 
-async def test_after_the_reset_one_request_learns_the_new_budget_for_the_rest() -> None:
-    governor = RateGovernor()
+async def test_after_the_reset_one_request_learns_the_new_budget_for_the_rest(clock: Clock) -> None:
+    governor = RateGovernor(clock=clock)
     first = await governor.acquire()
-    governor.release(first, 200, budget(remaining=0, reset=0.05))
+    governor.release(first, 200, budget(remaining=0, reset=5))
     tasks = start(governor, 3)
     await settle()
     assert granted(tasks) == 0
-    await asyncio.sleep(0.08)
+    await asyncio.sleep(5)
     await settle()
     assert granted(tasks) == 1
     assert tasks[0].result().probe
@@ -70,31 +77,34 @@ async def test_after_the_reset_one_request_learns_the_new_budget_for_the_rest() 
     assert granted(tasks) == 3
 
 
-async def test_a_spent_budget_is_looked_at_again_when_half_of_it_should_be_back() -> None:
-    governor = RateGovernor()
+async def test_a_spent_budget_is_looked_at_again_when_half_of_it_should_be_back(clock: Clock) -> None:
+    governor = RateGovernor(clock=clock)
     first = await governor.acquire()
     # 5 per window, 0 left, full again in 0.5 s: a steady refill brings 3 of 5 back in 0.3 s.
     governor.release(first, 200, budget(remaining=0, reset=0.5, limit=5))
-    started = time.monotonic()
+    started = clock()
     probe = await governor.acquire()
     assert probe.probe
-    assert 0.29 <= time.monotonic() - started < 0.45
+    assert clock() - started == pytest.approx(0.3)
     governor.release(probe, 200, budget(remaining=2, reset=0.5, limit=5))
     assert governor.snapshot().remaining == 2
 
 
-async def test_when_an_early_look_is_refused_the_governor_waits_for_whole_windows() -> None:
-    governor = RateGovernor()
+async def test_when_an_early_look_is_refused_the_governor_waits_for_whole_windows(clock: Clock) -> None:
+    governor = RateGovernor(clock=clock)
     first = await governor.acquire()
     governor.release(first, 200, budget(remaining=0, reset=0.05, limit=5))
     probe = await governor.acquire()
     # A fixed window: nothing comes back before the window ends.
     governor.release(probe, 429, {**budget(remaining=0, reset=0.2, limit=5), "Retry-After": "0.01"})
+    started = clock()
     after_throttle = await governor.acquire()
+    assert clock() - started == pytest.approx(0.01)
     governor.release(after_throttle, 200, budget(remaining=0, reset=0.2, limit=5))
-    started = time.monotonic()
+    started = clock()
     governor.release(await governor.acquire(), 200, budget(remaining=4, reset=0.2, limit=5))
-    assert time.monotonic() - started >= 0.19
+    # The whole window, where a steady refill would have looked after 3 of its 5 (0.12 s).
+    assert clock() - started == pytest.approx(0.2)
 
 
 async def test_an_overtaken_answer_cannot_raise_the_budget() -> None:
@@ -108,8 +118,8 @@ async def test_an_overtaken_answer_cannot_raise_the_budget() -> None:
     assert governor.snapshot().remaining == 1
 
 
-async def test_a_429_stops_everyone_until_retry_after() -> None:
-    governor = RateGovernor()
+async def test_a_429_stops_everyone_until_retry_after(clock: Clock) -> None:
+    governor = RateGovernor(clock=clock)
     first = await governor.acquire()
     governor.release(first, 200, budget(remaining=5, reset=1))
     second = await governor.acquire()
@@ -117,10 +127,10 @@ async def test_a_429_stops_everyone_until_retry_after() -> None:
     state = governor.snapshot()
     assert state.throttled
     assert state.rate_limited == 1
-    assert 0 < governor.throttled_for() <= 0.1
-    started = time.monotonic()
+    assert governor.throttled_for() == pytest.approx(0.1)
+    started = clock()
     ticket = await governor.acquire()
-    assert time.monotonic() - started >= 0.09
+    assert clock() - started == pytest.approx(0.1)
     assert not governor.snapshot().throttled
     governor.release(ticket, 200, budget(remaining=4, reset=1))
 

@@ -82,14 +82,13 @@ def get_json(cp: ControlPlane, *args: str) -> dict[str, object]:
     return loaded
 
 
-def eventually(check: Callable[[], bool], timeout: float, what: str) -> float:
-    """Poll `check` until true; fail after `timeout` seconds. Returns the seconds it took."""
+def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `check` until true; fail after `timeout` seconds, a deadline for a stuck wait, not a speed test."""
     began = time.monotonic()
     while not check():
         if time.monotonic() - began > timeout:
             pytest.fail(f"{what} did not happen within {timeout:.0f}s")
         time.sleep(0.1)
-    return time.monotonic() - began
 
 
 def gone(cp: ControlPlane, *args: str) -> bool:
@@ -209,8 +208,7 @@ def test_a_deleted_namespace_finishes_deleting_with_its_contents(control_plane: 
     control_plane.kubectl("create", "configmap", "c", "-n", name)
     control_plane.kubectl("create", "-f", "-", input=widget(name, "w", replicas=0, maxReplicas=1))
     control_plane.kubectl("delete", "namespace", name, "--wait=false")
-    took = eventually(lambda: gone(control_plane, "namespace", name), timeout=30, what="the namespace deletion")
-    assert took < 30
+    eventually(lambda: gone(control_plane, "namespace", name), timeout=30, what="the namespace deletion")
 
 
 def test_the_garbage_collector_deletes_dependents_of_a_deleted_owner(
@@ -364,10 +362,11 @@ def test_the_up_command_takes_its_processes_with_it(signum: int, exit_code: int,
     children = [pid for pid in processes_mentioning(str(work_dir)) if pid != parent.pid]
     assert len(children) == 3
     parent.send_signal(signum)
-    assert parent.wait(timeout=30) == exit_code
+    # Deadlines, not speed limits: an orderly stop may take 10 s of grace per process, then a kill.
+    assert parent.wait(timeout=60) == exit_code
     parent.stdout.close()
     # Both checks inside the wait: a dying process loses its command line before it stops running.
-    eventually(lambda: not any(map(running, children)), timeout=5, what="the children's exit")
+    eventually(lambda: not any(map(running, children)), timeout=30, what="the children's exit")
     assert processes_mentioning(str(work_dir)) == []
 
 

@@ -28,7 +28,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -85,10 +85,13 @@ class RateGovernor:
     _registry: ClassVar[dict[str, RateGovernor]] = {}
     _registry_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, *, max_concurrency: int = 8) -> None:
+    def __init__(self, *, max_concurrency: int = 8, clock: Callable[[], float] = time.monotonic) -> None:
+        """`clock` tells steady seconds. The timers run on the event loop, so an injected clock must be that
+        loop's own time (a test's virtual one, say, to move time without sleeping)."""
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, not {max_concurrency}")
         self.max_concurrency = max_concurrency
+        self._clock = clock
         self._limit: int | None = None
         self._remaining: int | None = None
         self._reset_at: float | None = None
@@ -118,6 +121,12 @@ class RateGovernor:
                 governor = cls._registry[key] = cls(**options)
             return governor
 
+    @classmethod
+    def forget(cls, key: str) -> None:
+        """Drop the process-wide governor of `key` (a credential nobody uses any more)."""
+        with cls._registry_lock:
+            cls._registry.pop(key, None)
+
     def __repr__(self) -> str:
         s = self.snapshot()
         return f"RateGovernor(limit={s.limit}, remaining={s.remaining}, inflight={s.inflight}, waiting={s.waiting})"
@@ -128,12 +137,12 @@ class RateGovernor:
         """Wait for permission to send one request."""
         loop = self._bind()
         if not self._waiters:
-            ticket = self._try_grant(time.monotonic())
+            ticket = self._try_grant(self._clock())
             if ticket is not None:
                 return ticket
         waiter: asyncio.Future[Ticket] = loop.create_future()
         self._waiters.append(waiter)
-        self._schedule(time.monotonic())
+        self._schedule(self._clock())
         try:
             return await waiter
         except asyncio.CancelledError:
@@ -147,7 +156,7 @@ class RateGovernor:
         """Hand back `ticket` with what the answer said (`status`, `headers`); None when none came."""
         if ticket.epoch != self._epoch:
             return  # granted on an event loop that is gone
-        now = time.monotonic()
+        now = self._clock()
         self._inflight -= 1
         if ticket.probe:
             self._probing = False
@@ -158,11 +167,11 @@ class RateGovernor:
 
     def throttled_for(self) -> float:
         """Seconds until Confluent's last Retry-After has passed (0 when not throttled)."""
-        return max(0.0, self._throttled_until - time.monotonic())
+        return max(0.0, self._throttled_until - self._clock())
 
     def snapshot(self) -> GovernorState:
         """The current state, for metrics and for a RateLimited condition."""
-        now_mono, now = time.monotonic(), datetime.now(UTC)
+        now_mono, now = self._clock(), datetime.now(UTC)
 
         def wall(at: float | None) -> datetime | None:
             return None if at is None or at <= now_mono else now + timedelta(seconds=at - now_mono)
@@ -283,7 +292,7 @@ class RateGovernor:
     def _pump(self) -> None:
         if self._loop is None or self._loop.is_closed():
             return
-        now = time.monotonic()
+        now = self._clock()
         while self._waiters:
             waiter = self._waiters[0]
             if waiter.done():
