@@ -1,7 +1,8 @@
 """`ccloud-testenv` (also `python -m ccloud_testenv`): the control plane from a terminal.
 
   up [--dir DIR]                 start it, print the `export KUBECONFIG=…` line, run until Ctrl-C
-  demo [--exit-after-ready]      the README's demo (see ccloud_testenv.demo)
+  demo [--dir DIR] [--exit-after-ready]
+                                 the README's demo (see ccloud_testenv.demo); restarts a dead operator
   build                          build the binaries from Go modules (tools/controlplane/build.sh)
 
 It only parses arguments and turns errors into one-line messages; the work is in the other modules.

@@ -3,28 +3,83 @@
 The demo is a list of named steps run in order, each timed and reported on one line; a step that has
 nothing to do yet (no CRDs, no emulator) says so and the demo goes on. To grow the demo, append a
 `Step` to `STEPS`. It knows the repository's folders (crds/, examples/) but no operator internals.
+
+Once everything is up it watches its processes. If the control plane's etcd, kube-apiserver or
+kube-controller-manager dies, the demo ends. If the operator dies (a crash, SIGKILL, an OOM kill),
+the demo says so, starts a new one with the same settings and the same log, and says when it is healthy
+again; one that dies `CRASH_LOOP_DEATHS` times within `CRASH_LOOP_SECONDS` ends the demo instead.
 """
 
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from ccloud_testenv.binaries import BUILD_SCRIPT, ensure_binaries, find_binaries
 from ccloud_testenv.controlplane import ControlPlane, ControlPlaneError
 
-__all__ = ["STEPS", "DemoContext", "Skipped", "Step", "run_demo"]
+__all__ = [
+    "CRASH_LOOP_DEATHS",
+    "CRASH_LOOP_SECONDS",
+    "STEPS",
+    "DemoContext",
+    "Restartable",
+    "Skipped",
+    "Step",
+    "Supervised",
+    "describe_exit",
+    "run_demo",
+]
 
 REPO = BUILD_SCRIPT.parents[2]
+# A restarted process that dies this many times within this many seconds is not restarted again.
+CRASH_LOOP_DEATHS = 5
+CRASH_LOOP_SECONDS = 60.0
+# How often the demo looks at its processes once everything is up.
+POLL_SECONDS = 1.0
 
 
 class Skipped(Exception):
     """A step has nothing to do yet; its message says why."""
+
+
+class Restartable(Protocol):
+    """A child process the demo restarts when it dies (OperatorProcess is one)."""
+
+    @property
+    def log_path(self) -> Path: ...
+
+    @property
+    def pid(self) -> int | None: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    @property
+    def port(self) -> int: ...
+
+    def alive(self) -> bool: ...
+
+    def restart(self, reason: str) -> object:
+        """Start a new one with the same settings and wait until it is healthy; RuntimeError if it is not."""
+        ...
+
+
+@dataclass
+class Supervised:
+    """A child process the demo watches and restarts, with the times it died (for the crash-loop guard)."""
+
+    name: str
+    process: Restartable
+    deaths: deque[float] = field(default_factory=deque)
+    restarts: int = 0
 
 
 @dataclass
@@ -37,7 +92,7 @@ class DemoContext:
     control_plane: ControlPlane | None = None
     emulator_url: str | None = None
     credentials: tuple[str, str] | None = None
-    processes: list[tuple[str, Callable[[], bool], Path]] = field(default_factory=list)
+    processes: list[Supervised] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
 
     @property
@@ -99,6 +154,7 @@ def emulator(ctx: DemoContext) -> str:
     url = ctx.stack.enter_context(serve_in_thread(emu))
     ctx.emulator_url = str(url)
     ctx.credentials = (emu.api_key, emu.api_secret)
+    ctx.hints.append(f"curl -s {url}/_emulator/info   # the emulator's IDs and its Cloud API key (never the secret)")
     return f"Confluent Cloud emulator at {url} with {DEMO_ENVIRONMENT}/{DEMO_CLUSTER} (Cloud API key {emu.api_key})"
 
 
@@ -110,8 +166,9 @@ def operator(ctx: DemoContext) -> str:
     log = ctx.cluster.logs_dir / "operator.log"
     process = OperatorProcess(ctx.cluster.kubeconfig, log, {"CCLOUD_API_URL": ctx.emulator_url})
     ctx.stack.enter_context(process)
-    ctx.processes.append(("operator", process.alive, log))
-    return f"python -m ccloud_operator run, healthy on 127.0.0.1:{process.port}/healthz, log in {log}"
+    ctx.processes.append(Supervised("operator", process))
+    health = f"127.0.0.1:{process.port}/healthz"
+    return f"python -m ccloud_operator run (pid {process.pid}), healthy on {health}, log in {log}"
 
 
 def examples(ctx: DemoContext) -> str:
@@ -136,6 +193,9 @@ def ready(ctx: DemoContext) -> str:
         "kubectl describe apikeys.ccloud.operators.dev orders-kafka -n team-a",
         "kubectl get secret orders-kafka -n team-a -o jsonpath='{.data.sasl\\.jaas\\.config}' | base64 -d",
         "kubectl delete secret orders-kafka -n team-a   # then watch the key be replaced",
+        # The command only: the secret itself is never printed.
+        "kubectl get secret ccloud-credentials -n team-a -o jsonpath='{.data.apiSecret}' | base64 -d"
+        "   # the Cloud API secret (.data.apiKey: the key)",
     ]
     return "every example is Ready:\n" + "\n".join(f"      {line}" for line in table.splitlines())
 
@@ -188,17 +248,68 @@ def run_demo(
 
 
 def _wait_while_alive(ctx: DemoContext, out: TextIO) -> int:
+    """Watch the processes: 1 when a control-plane process dies or a supervised one keeps dying."""
     while True:
         if ctx.control_plane is not None:
             for proc in ctx.control_plane.processes:
                 if not proc.alive():
-                    print(f"==> {proc.name} exited ({proc.returncode}); see {proc.log_path}", file=out)
+                    print(f"==> {proc.name} exited ({proc.returncode}); see {proc.log_path}", file=out, flush=True)
                     return 1
-        for name, alive, log in ctx.processes:
-            if not alive():
-                print(f"==> {name} exited; see {log}", file=out)
+        for child in ctx.processes:
+            if not child.process.alive() and not _revive(child, out):
                 return 1
-        time.sleep(1.0)
+        time.sleep(POLL_SECONDS)
+
+
+def _revive(child: Supervised, out: TextIO) -> bool:
+    """Say that `child` died and restart it; False (and why) when it died too often to go on."""
+    proc = child.process
+    status = describe_exit(proc.returncode)
+    now = time.monotonic()
+    child.deaths.append(now)
+    while now - child.deaths[0] > CRASH_LOOP_SECONDS:
+        child.deaths.popleft()
+    died = f"==> The {child.name} (pid {proc.pid}) {status}; see {proc.log_path}"
+    if len(child.deaths) >= CRASH_LOOP_DEATHS:
+        print(f"{died}.", file=out)
+        print(
+            f"==> The {child.name} died {len(child.deaths)} times within {CRASH_LOOP_SECONDS:.0f}s: "
+            f"not restarting it again; stopping the demo (its log: {proc.log_path})",
+            file=out,
+            flush=True,
+        )
+        return False
+    print(f"{died}. Restarting it with the same settings", file=out, flush=True)
+    child.restarts += 1
+    began = time.monotonic()
+    try:
+        proc.restart(f"the previous one (pid {proc.pid}) {status}")
+    except RuntimeError as exc:
+        # Counted as another death when the loop finds it dead; the log has the details.
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"==> The {child.name} did not come back: {first_line}", file=out, flush=True)
+        return True
+    print(
+        f"==> The {child.name} is healthy again after {time.monotonic() - began:.1f}s "
+        f"(pid {proc.pid}, restart {child.restarts}, 127.0.0.1:{proc.port}/healthz); "
+        f"its log goes on in {proc.log_path}",
+        file=out,
+        flush=True,
+    )
+    return True
+
+
+def describe_exit(returncode: int | None) -> str:
+    """How a child ended, from its Popen return code: "exited with code 1", "was killed by SIGKILL"."""
+    if returncode is None:
+        return "is not running"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"was killed by {name}"
+    return f"exited with code {returncode}"
 
 
 @contextlib.contextmanager

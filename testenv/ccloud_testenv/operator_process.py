@@ -1,7 +1,8 @@
 """The operator as a child process (`python -m ccloud_operator run`), for the demo and end-to-end tests.
 
 Settings go in as CCLOUD_* environment variables, exactly as the chart passes them. Knows nothing of
-the operator's internals: it starts the command, waits for its liveness endpoint, and stops or kills it.
+the operator's internals: it starts the command, waits for its liveness endpoint, and stops, kills or
+restarts it. Every start appends to the same log; a restart first writes a line saying so.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ import sys
 import time
 import urllib.request
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 
 from ccloud_testenv.processes import ManagedProcess
 
-__all__ = ["OperatorProcess"]
+__all__ = ["RESTARTED", "OperatorProcess"]
+
+# The start of the line `restart` writes into the log between one operator's lines and the next one's.
+RESTARTED = "===== the operator was restarted"
 
 
 class OperatorProcess:
@@ -28,8 +33,10 @@ class OperatorProcess:
         self._process: ManagedProcess | None = None
         self.port = 0
 
-    def start(self, timeout: float = 30.0) -> OperatorProcess:
-        self.port = _free_port()
+    def start(self, timeout: float = 30.0, *, port: int = 0) -> OperatorProcess:
+        """Start the operator (its liveness endpoint on `port` if that is free, else on any free port)
+        and wait until it is healthy; its output is appended to `log_path`."""
+        self.port = _free_port(port)
         env = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
@@ -50,8 +57,38 @@ class OperatorProcess:
         self.stop()
         raise RuntimeError(f"the operator was not healthy within {timeout:.0f}s:\n{self.log_tail()}")
 
+    def restart(self, reason: str, timeout: float = 30.0) -> OperatorProcess:
+        """Start a new operator with the same settings, after a separator line with `reason` in the log.
+
+        Meant for after the operator died: a live one is stopped first. The liveness port stays the same
+        when it is still free. Raises RuntimeError as `start` does.
+        """
+        if self._process is not None:
+            self._process.stop(grace=10.0)  # reaps a dead one, stops a live one
+        stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("a+b") as log:
+            # A process killed in the middle of a line leaves no newline at the end.
+            end = log.seek(0, os.SEEK_END)
+            newline = b""
+            if end:
+                log.seek(end - 1)
+                newline = b"" if log.read(1) == b"\n" else b"\n"
+            log.write(newline + f"{RESTARTED} at {stamp}: {reason} =====\n".encode())  # "a": at the end
+        return self.start(timeout, port=self.port)
+
     def alive(self) -> bool:
         return self._process is not None and self._process.alive()
+
+    @property
+    def pid(self) -> int | None:
+        """The pid of the operator started last, None before the first start."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def returncode(self) -> int | None:
+        """None while it runs; its exit code, or minus the signal that killed it (-9 for SIGKILL)."""
+        return self._process.returncode if self._process is not None else None
 
     def kill(self) -> None:
         """SIGKILL, as a node failure or an OOM kill would: no cleanup of any kind."""
@@ -76,11 +113,21 @@ class OperatorProcess:
         self.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def _free_port(prefer: int = 0) -> int:
+    """`prefer` if it can be bound on 127.0.0.1 right now, else a free port the kernel picks."""
+    for candidate in (prefer, 0) if prefer else (0,):
+        with socket.socket() as sock:
+            if candidate:
+                # As the operator's server binds (asyncio's default on POSIX): the connections of the
+                # health checks to a dead operator, left in TIME_WAIT, do not keep its port from us.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            port: int = sock.getsockname()[1]
+            return port
+    raise RuntimeError("no free port on 127.0.0.1")  # pragma: no cover (binding port 0 does not fail)
 
 
 def _healthy(port: int) -> bool:
