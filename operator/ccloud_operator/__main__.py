@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import random
+import socket
 import sys
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -42,15 +46,14 @@ def _run() -> int:
     except ValidationError as exc:
         print(f"ccloud-operator: invalid settings: {exc}", file=sys.stderr)
         return 2
-    kopf.configure(
-        verbose=settings.log_level.upper() == "DEBUG",
-        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.PLAIN,
-    )
-    logging.getLogger().setLevel(settings.log_level.upper())
+    _configure_logging(kopf, settings.log_format, settings.log_level)
     liveness = f"http://{settings.liveness_host}:{settings.liveness_port}/healthz" if settings.liveness_port else None
-    del handlers  # imported for its registrations
     priority = settings.priority or (_seniority() if settings.peering else 0)
+    identity = f"{os.environ.get('POD_ID') or socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+    if settings.peering:
+        handlers.PEERING = handlers.Peering(settings.peering, priority, identity, tuple(settings.namespaces))
     kopf.run(
+        identity=identity,  # type: ignore[arg-type]  # kopf's Identity is a NewType of str
         standalone=settings.peering is None,
         peering_name=settings.peering,
         priority=priority,
@@ -59,6 +62,21 @@ def _run() -> int:
         liveness_endpoint=liveness,
     )
     return 0
+
+
+def _configure_logging(kopf: Any, log_format: str, level: str) -> None:
+    """Timestamps, levels and the object each line is about: plain text, or one JSON object a line."""
+    from ccloud_operator.logs import PLAIN_FORMAT, ObjectFilter
+
+    kopf.configure(
+        verbose=level.upper() == "DEBUG",
+        log_format=kopf.LogFormat.JSON if log_format == "json" else PLAIN_FORMAT,
+        log_prefix=False,
+    )
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    for handler in root.handlers:
+        handler.addFilter(ObjectFilter())
 
 
 def _seniority() -> int:

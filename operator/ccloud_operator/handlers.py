@@ -1,81 +1,86 @@
-"""The kopf glue, and nothing else: every kind's edges (create, update, resume, a jittered resync,
-delete, and changes to the Secrets it references) funnel into one reconcile per kind, one object at
-a time.
+"""The kopf glue, and nothing else: watch events go to the controller, kopf's indexes answer who
+refers to what, and kopf's peering pauses the controller's workers when another replica leads.
 
-Each object has a small worker state: a lock (kopf runs daemons beside handlers), the time of its
-next reconcile, and an event that wakes its resync daemon early. The daemon is the resync timer: it
-sleeps until the next reconcile is due (the resync interval with jitter, or the delay an outcome
-asked for) and is woken by a spec change, a referenced Secret's change, or a dependency turning Ready.
+For every kind the same three registrations, derived from the kind's declarations, never from
+`if kind is …`: an index of the references its spec declares, an index of the Confluent IDs in its
+status, and an event handler. kopf starts the event handlers only once every index is filled from
+the initial listing, so a delete guard never runs on a half-known index.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
-import random
-import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
 
 import kopf
 import kubernetes
 
 from ccloud_operator.kube import Kube
-from ccloud_operator.reconcile import engine
 from ccloud_operator.reconcile.api_key import ApiKeyReconciler
-from ccloud_operator.reconcile.engine import RESYNC_ANNOTATION, Context, KindReconciler, Target, ref_for
-from ccloud_operator.reconcile.outcome import Outcome, Paused, Ready, Retry, Terminal, Waiting
+from ccloud_operator.reconcile.controller import Controller
+from ccloud_operator.reconcile.engine import Context, KindReconciler, references_of
+from ccloud_operator.reconcile.references import ObjectKey, Role
 from ccloud_operator.reconcile.service_account import ServiceAccountReconciler
-from ccloud_operator.resources import API_KEY, GROUP, KINDS, SERVICE_ACCOUNT, Kind
+from ccloud_operator.reconcile.shared import SharedReads
+from ccloud_operator.resources import GROUP
 from ccloud_operator.settings import Settings
 
-__all__ = ["RECONCILERS", "configure"]
+__all__ = ["PEERING", "RECONCILERS", "Peering", "configure"]
 
 log = logging.getLogger(__name__)
 
 RECONCILERS: dict[str, KindReconciler[Any, Any]] = {
-    SERVICE_ACCOUNT.plural: ServiceAccountReconciler(),
-    API_KEY.plural: ApiKeyReconciler(),
+    r.kind.plural: r for r in (ServiceAccountReconciler(), ApiKeyReconciler())
 }
-# Which kinds wait on which: when a ServiceAccount turns Ready, the ApiKeys that name it are woken.
-DEPENDENTS: dict[str, tuple[str, str]] = {SERVICE_ACCOUNT.plural: (API_KEY.plural, "serviceAccount")}
-
-Key = tuple[str, str, str]  # plural, namespace, name
 KOPF_PREFIX = f"kopf.{GROUP}"
+_REFS, _IDS = "{}_refs", "{}_ids"
 
 
-@dataclass
-class ObjectState:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    due: float = float("inf")
-    failures: int = 0
+@dataclass(frozen=True)
+class Peering:
+    """How this replica takes part in kopf's peering, set by `ccloud-operator run` before kopf starts."""
+
+    name: str
+    priority: int
+    identity: str
+    namespaces: tuple[str, ...] = ()  # empty: cluster-wide
 
 
-@dataclass
-class Runtime:
-    """What the handlers share, kept in kopf's memo."""
+PEERING: Peering | None = None
 
-    context: Context
-    objects: dict[Key, ObjectState] = field(default_factory=dict)
 
-    def state(self, key: Key) -> ObjectState:
-        return self.objects.setdefault(key, ObjectState())
+class KopfIndexes:
+    """`ReferenceIndex` and `IdIndex` over kopf's indexes, which the watch keeps current."""
 
-    def wake(self, keys: Iterable[Key]) -> None:
-        for key in keys:
-            if (state := self.objects.get(key)) is not None:
-                state.due = 0.0
-                state.wake.set()
+    def __init__(self) -> None:
+        self.indexes: Mapping[str, Any] = {}
+
+    def referrers(self, target: ObjectKey, roles: Iterable[Role]) -> set[ObjectKey]:
+        found: set[ObjectKey] = set()
+        for plural in RECONCILERS:
+            index = self.indexes.get(_REFS.format(plural), {})
+            for role in roles:
+                for value in index.get((role.value, target.plural, target.namespace, target.name), ()):
+                    found.add(ObjectKey(*value))
+        return found
+
+    def holders(self, plural: str, confluent_id: str) -> set[ObjectKey]:
+        index = self.indexes.get(_IDS.format(plural), {})
+        return {ObjectKey(*value) for value in index.get(confluent_id, ())}
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
-    """kopf's own settings: our group's prefix for its storage, quiet event posting, watch timeouts.
+    """kopf's own settings: a prefix of its own for anything it stores, quiet event posting, watch timeouts.
 
     Peering (standalone or not, name, priority) is set by `ccloud-operator run` through kopf.run.
     """
-    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    # Our finalizer is the controller's own: kopf removes its finalizer from objects it has no deletion
+    # handler for, so it must never share our name.
+    settings.persistence.finalizer = f"{KOPF_PREFIX}/finalizer"
     # kopf ignores changes to annotations under its own prefix: ours (paused, resync-interval) must not be.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -89,164 +94,129 @@ def configure(settings: kopf.OperatorSettings) -> None:
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
-    operator = Settings()
     configure(settings)
-    if getattr(memo, "runtime", None) is None:
+    if getattr(memo, "controller", None) is None:
+        operator = Settings()
         kubernetes.config.load_config()  # type: ignore[no-untyped-call]
-        memo.runtime = Runtime(Context(kube=Kube(kubernetes.client.ApiClient()), settings=operator))
+        indexes = KopfIndexes()
+        ctx = Context(
+            kube=Kube(kubernetes.client.ApiClient()),
+            settings=operator,
+            references=indexes,
+            ids=indexes,
+            shared=SharedReads(ttl=operator.shared_read_seconds),
+        )
+        memo.indexes = indexes
+        memo.controller = Controller(ctx, RECONCILERS)
+        if PEERING is not None:
+            memo.peering = asyncio.create_task(_follow_peering(PEERING, memo.controller), name="peering")
+    memo.controller.start()
+
+
+async def _follow_peering(peering: Peering, controller: Controller, interval: float = 5.0) -> None:
+    """Pause the controller's workers while another live replica has our priority or a higher one.
+
+    kopf pauses its own watches by the same rule; the controller's queue runs beside kopf, so it
+    follows the peering object itself.
+    """
+    custom = kubernetes.client.CustomObjectsApi()
+    while True:
+        try:
+            if peering.namespaces:
+                bodies = [
+                    await asyncio.to_thread(
+                        custom.get_namespaced_custom_object, "kopf.dev", "v1", ns, "kopfpeerings", peering.name
+                    )
+                    for ns in peering.namespaces
+                ]
+            else:
+                bodies = [
+                    await asyncio.to_thread(
+                        custom.get_cluster_custom_object, "kopf.dev", "v1", "clusterkopfpeerings", peering.name
+                    )
+                ]
+        except (kubernetes.client.exceptions.ApiException, OSError) as exc:
+            log.debug("cannot read the peering object %s: %s", peering.name, getattr(exc, "status", exc))
+        else:
+            rivals = [ident for body in bodies for ident in _rivals(cast(Mapping[str, Any], body), peering)]
+            if rivals and not controller.paused:
+                log.info("pausing: replica %s leads (peering %s)", rivals[0], peering.name)
+                controller.pause()
+            elif not rivals and controller.paused:
+                log.info("resuming: no other replica leads (peering %s)", peering.name)
+                controller.resume()
+        await asyncio.sleep(interval)
+
+
+def _rivals(body: Mapping[str, Any], peering: Peering) -> list[str]:
+    now = dt.datetime.now(dt.UTC)
+    found = []
+    for ident, info in (body.get("status") or {}).items():
+        if ident == peering.identity or not isinstance(info, dict):
+            continue
+        try:
+            seen = dt.datetime.fromisoformat(str(info.get("lastseen")).replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if seen.tzinfo is None:
+            seen = seen.replace(tzinfo=dt.UTC)
+        alive = seen + dt.timedelta(seconds=int(info.get("lifetime") or 60)) > now
+        if alive and int(info.get("priority") or 0) >= peering.priority:
+            found.append(str(ident))
+    return found
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: Any, **_: Any) -> None:
-    runtime: Runtime | None = getattr(memo, "runtime", None)
-    if runtime is not None:
-        await runtime.context.aclose()
+    controller: Controller | None = getattr(memo, "controller", None)
+    if (follower := getattr(memo, "peering", None)) is not None:
+        follower.cancel()
+    if controller is not None:
+        await controller.stop()
 
 
-def _target(kind: Kind, obj: dict[str, Any]) -> Target:
-    meta = obj["metadata"]
-    return Target(
-        ref=ref_for(kind, meta["namespace"], meta["name"], meta.get("uid", "")),
-        generation=int(meta.get("generation") or 0),
-        annotations=dict(meta.get("annotations") or {}),
-        spec=dict(obj.get("spec") or {}),
-        status=dict(obj.get("status") or {}),
-    )
+def _register(plural: str, kind: KindReconciler[Any, Any]) -> None:
+    resource = (kind.kind.group, kind.kind.version, plural)
+
+    @kopf.index(*resource, id=_REFS.format(plural))
+    def references(
+        namespace: str | None, name: str, spec: kopf.Spec, memo: Any, **_: Any
+    ) -> dict[tuple[str, str, str, str], tuple[str, str, str]]:
+        refs = references_of(memo.controller.ctx, kind, str(namespace), name, dict(spec))
+        return {ref.index_key: (plural, str(namespace), name) for ref in refs}
+
+    @kopf.index(*resource, id=_IDS.format(plural))
+    def confluent_ids(
+        namespace: str | None, name: str, status: kopf.Status, **_: Any
+    ) -> dict[str, tuple[str, str, str]]:
+        held = status.get("id")
+        return {str(held): (plural, str(namespace), name)} if held else {}
+
+    @kopf.on.event(*resource, id="watch")
+    async def watch(type: str | None, body: kopf.Body, memo: Any, **indexes: Any) -> None:
+        memo.indexes.indexes = indexes
+        memo.controller.object_event(plural, type, body)
 
 
-def _resync_seconds(runtime: Runtime, annotations: dict[str, str]) -> float:
-    base = runtime.context.settings.resync_seconds
-    raw = annotations.get(RESYNC_ANNOTATION)
-    if raw:
-        try:
-            base = max(float(raw), 1.0)
-        except ValueError:
-            log.warning("ignoring %s=%r: not a number of seconds", RESYNC_ANNOTATION, raw)
-    return base * (1 + random.uniform(0, runtime.context.settings.resync_jitter))  # noqa: S311
-
-
-async def _reconcile(kind: Kind, runtime: Runtime, namespace: str, name: str) -> None:
-    key = (kind.plural, namespace, name)
-    state = runtime.state(key)
-    async with state.lock:
-        # Read afresh: the status this operator wrote a moment ago (an ID) must never be missed.
-        obj = await runtime.context.kube.read_object(ref_for(kind, namespace, name))
-        if obj is None or obj["metadata"].get("deletionTimestamp"):
-            return
-        target = _target(kind, obj)
-        outcome = await engine.reconcile(runtime.context, RECONCILERS[kind.plural], target, state.failures + 1)
-        _schedule(runtime, state, outcome, target)
-    if isinstance(outcome, Ready) and kind.plural in DEPENDENTS:
-        await _wake_dependents(kind, runtime, namespace, name)
-
-
-def _schedule(runtime: Runtime, state: ObjectState, outcome: Outcome, target: Target) -> None:
-    now = time.monotonic()
-    match outcome:
-        case Retry(after=after):
-            state.failures += 1
-            state.due = now + after
-        case Waiting(after=after):
-            state.failures = 0
-            state.due = now + after
-        case Paused():
-            state.due = float("inf")  # until the annotation changes, which is an update
-        case Ready() | Terminal():
-            state.failures = 0
-            state.due = now + _resync_seconds(runtime, dict(target.annotations))
-    state.wake.set()
-
-
-async def _wake_dependents(kind: Kind, runtime: Runtime, namespace: str, name: str) -> None:
-    plural, ref_field = DEPENDENTS[kind.plural]
-    waiting = [
-        (p, ns, n)
-        for (p, ns, n), state in runtime.objects.items()
-        if p == plural and ns == namespace and state.due > time.monotonic()
-    ]
-    if not waiting:
-        return
-    dependent = next(k for k in KINDS if k.plural == plural)
-    for obj in await runtime.context.kube.list_objects(dependent.group, dependent.version, plural, namespace):
-        if (obj.get("spec") or {}).get(ref_field, {}).get("name") == name:
-            runtime.wake([(plural, namespace, obj["metadata"]["name"])])
-
-
-def _register(kind: Kind) -> None:
-    resource = (kind.group, kind.version, kind.plural)
-
-    @kopf.on.create(*resource, id="reconcile-on-create")
-    @kopf.on.update(*resource, id="reconcile-on-update")
-    @kopf.on.resume(*resource, id="reconcile-on-resume")
-    async def on_change(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-        await _reconcile(kind, memo.runtime, str(namespace), name)
-
-    @kopf.daemon(*resource, id="resync", cancellation_timeout=5.0)
-    async def resync(namespace: str | None, name: str, memo: Any, stopped: kopf.DaemonStopped, **_: Any) -> None:
-        runtime: Runtime = memo.runtime
-        state = runtime.state((kind.plural, str(namespace), name))
-        while not stopped:
-            state.wake.clear()
-            delay = state.due - time.monotonic()
-            if delay > 0:
-                woken = asyncio.ensure_future(state.wake.wait())
-                halted = asyncio.ensure_future(stopped.wait())
-                await asyncio.wait({woken, halted}, timeout=min(delay, 3600.0), return_when=asyncio.FIRST_COMPLETED)
-                woken.cancel()
-                halted.cancel()
-                continue
-            await _reconcile(kind, runtime, str(namespace), name)
-
-    @kopf.on.delete(*resource, id="delete")
-    async def on_delete(body: kopf.Body, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-        runtime: Runtime = memo.runtime
-        key = (kind.plural, str(namespace), name)
-        state = runtime.state(key)
-        async with state.lock:
-            obj = await runtime.context.kube.read_object(ref_for(kind, str(namespace), name)) or dict(body)
-            outcome = await engine.delete(
-                runtime.context, RECONCILERS[kind.plural], _target(kind, obj), state.failures + 1
-            )
-            if isinstance(outcome, Ready):
-                runtime.objects.pop(key, None)
-                log.info("%s %s/%s: %s", kind.kind, namespace, name, outcome.message)
-                return
-            state.failures += 1
-        after = outcome.after if isinstance(outcome, Retry | Waiting) else runtime.context.settings.retry_cap_seconds
-        # Deleting is never given up: a finalizer dropped too early would orphan the Confluent resource.
-        raise kopf.TemporaryError(f"{outcome.reason}: {outcome.message}", delay=after)
-
-    @kopf.index(*resource, id=f"{kind.plural}_by_secret")
-    def by_secret(namespace: str | None, name: str, spec: kopf.Spec, memo: Any, **_: Any) -> dict[tuple[str, str], str]:
-        runtime: Runtime = memo.runtime
-        ns_ = str(namespace)
-        refs = []
-        creds = (spec.get("credentialsSecretRef") or {}).get("name")
-        if creds:
-            refs.append((ns_, creds))
-        elif runtime.context.settings.default_credentials_secret:
-            ns, secret = runtime.context.settings.default_credentials_secret.split("/", 1)
-            refs.append((ns, secret))
-        if kind is API_KEY:
-            refs.append((ns_, (spec.get("secret") or {}).get("name") or name))
-        return {ref: name for ref in refs}
-
-
-for _kind in KINDS:
-    _register(_kind)
+for _plural, _kind in RECONCILERS.items():
+    _register(_plural, _kind)
 
 
 @kopf.on.event("", "v1", "secrets")
-async def secret_changed(
-    type: str, namespace: str | None, name: str, body: kopf.Body, memo: Any, **indexes: Any
-) -> None:
+async def secret_changed(type: str | None, body: kopf.Body, memo: Any, **indexes: Any) -> None:
     """Wake every object that references this Secret, so a change reaches Confluent within seconds."""
-    runtime: Runtime | None = getattr(memo, "runtime", None)
-    if runtime is None or type is None:  # the initial listing: every object reconciles on resume anyway
+    controller: Controller | None = getattr(memo, "controller", None)
+    if controller is None:
         return
-    version = body.get("metadata", {}).get("resourceVersion")
-    if type != "DELETED" and runtime.context.kube.wrote(str(namespace), name, version):
-        return  # our own write, already accounted for by the reconcile that made it
-    for kind in KINDS:
-        index: kopf.Index[tuple[str, str], str] = indexes[f"{kind.plural}_by_secret"]
-        runtime.wake((kind.plural, str(namespace), n) for n in index.get((str(namespace), name), []))
+    memo.indexes.indexes = indexes
+    controller.secret_event(type, body)
+
+
+@kopf.on.event("", "v1", "configmaps")
+async def configmap_changed(type: str | None, body: kopf.Body, memo: Any, **indexes: Any) -> None:
+    """Wake every object that references this ConfigMap."""
+    controller: Controller | None = getattr(memo, "controller", None)
+    if controller is None:
+        return
+    memo.indexes.indexes = indexes
+    controller.configmap_event(type, body)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -36,6 +38,19 @@ class Settings(BaseSettings):
     wait_seconds: float = Field(
         default=2.0, gt=0, description="How soon to look again while waiting for Confluent or a dependency."
     )
+    workers: int = Field(
+        default=16, ge=1, le=256, description="How many reconciles run at once, across every kind and object."
+    )
+    shared_read_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a read that many objects share (a cluster, a connector list) is reused.",
+    )
+    throttle_report_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How long a reconcile may wait on the rate limit before its status says it is throttled.",
+    )
     peering: str | None = Field(default=None, description="kopf peering name; set when running more than one replica.")
     priority: int = Field(
         default=0,
@@ -43,7 +58,9 @@ class Settings(BaseSettings):
     )
     liveness_port: int = Field(default=8080, description="Port of the /healthz liveness endpoint; 0 disables.")
     liveness_host: str = Field(default="0.0.0.0", description="Address the liveness endpoint binds to.")  # noqa: S104
-    log_format: str = Field(default="plain", description="plain or json.")
+    log_format: Literal["plain", "json"] = Field(
+        default="plain", description="plain (timestamp, level, logger, object, message) or json (one object a line)."
+    )
     log_level: str = Field(default="INFO", description="Python logging level.")
 
     @field_validator("default_credentials_secret")

@@ -63,7 +63,7 @@ CASES = [
     ),
     (
         response(403, standard(403, "forbidden_access", "Forbidden Access"), method="DELETE"),
-        NotFound,
+        Forbidden,
         "forbidden_access",
         "Forbidden Access",
     ),
@@ -149,7 +149,7 @@ CASES = [
     (response(429, headers={"Retry-After": "7"}), RateLimited, None, "Too Many Requests"),
     (
         response(403, text="<Error><Code>AccessDenied</Code></Error>", method="PUT"),
-        NotFound,
+        Forbidden,
         None,
         "<Error><Code>AccessDenied</Code></Error>",
     ),
@@ -164,7 +164,7 @@ CASES = [
 IDS = [
     "404 standard body is not found",
     "403 on a read hides a missing service account",
-    "403 on a delete means already gone",
+    "403 on a delete is a refusal, never taken as gone",
     "403 saying the key is invalid is unauthorized",
     "403 on a create is a refusal",
     "401 standard body",
@@ -179,7 +179,7 @@ IDS = [
     "non-JSON body becomes the detail",
     "empty body falls back to the reason phrase",
     "429 without a body",
-    "S3 XML 403 on a PUT",
+    "S3 XML 403 on a PUT is a refusal",
     "unmapped status keeps the base class and a bare message",
     "resolution is appended to the detail",
 ]

@@ -201,6 +201,9 @@ NON_DEFAULT = {
     "resyncJitter": 0.25,
     "retryCapSeconds": 120,
     "waitSeconds": 0.5,
+    "workers": 4,
+    "sharedReadSeconds": 5,
+    "throttleReportSeconds": 1.5,
     "peering": "ccloud",
     "priority": 7,
     "livenessPort": 9090,
@@ -265,6 +268,7 @@ def _operator_needs(namespace: str | None) -> list[Access]:
     needs = [Access(verb, "secrets", namespace) for verb in ("get", "list", "watch", "create", "update", "patch")]
     needs += [Access("delete", "secrets", namespace), Access("create", "events", namespace)]
     needs += [Access("patch", "events", namespace)]
+    needs += [Access(verb, "configmaps", namespace) for verb in ("get", "list", "watch")]
     for kind in KINDS:
         needs += [Access(verb, kind.plural, namespace, GROUP) for verb in ("get", "list", "watch", "patch")]
         needs.append(Access("patch", f"{kind.plural}/status", namespace, GROUP))
@@ -306,7 +310,8 @@ def test_operator_is_granted_every_verb_it_uses(render: Render, values: dict[str
                 Access("update", "apikeys", None, GROUP),
                 Access("delete", "serviceaccounts", None, GROUP),
                 Access("get", "pods", None),
-                Access("get", "configmaps", None),
+                Access("create", "configmaps", None),
+                Access("update", "configmaps", None),
                 Access("create", "clusterroles", None, "rbac.authorization.k8s.io"),
             ],
         ),

@@ -55,11 +55,9 @@ def leaders(*replicas: OperatorProcess) -> list[OperatorProcess]:
     active = []
     for replica in replicas:
         turns = [
-            line
-            for line in replica.log().splitlines()
-            if line.startswith(("Resuming operations", "Pausing operations"))
+            line for line in replica.log().splitlines() if "Resuming operations" in line or "Pausing operations" in line
         ]
-        if turns and turns[-1].startswith("Resuming"):
+        if turns and "Resuming operations" in turns[-1]:
             active.append(replica)
     return active
 

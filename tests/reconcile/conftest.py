@@ -17,7 +17,7 @@ from ccloud_operator.kube import Kube
 from ccloud_operator.reconcile import engine
 from ccloud_operator.reconcile.engine import Context, KindReconciler, Target, ref_for
 from ccloud_operator.reconcile.outcome import Outcome
-from ccloud_operator.resources import GROUP, VERSION, Kind
+from ccloud_operator.resources import GROUP, KINDS, VERSION, Kind
 from ccloud_operator.settings import Settings
 from ccloud_testenv.controlplane import ControlPlane
 
@@ -72,17 +72,21 @@ class Harness:
         assert obj is not None
         return obj
 
-    async def reconcile(self, reconciler: KindReconciler[Any, Any], name: str, attempt: int = 1) -> Outcome:
-        obj = await self.object(reconciler.kind, name)
+    def target(self, obj: dict[str, Any]) -> Target:
         meta = obj["metadata"]
-        target = Target(
-            ref=ref_for(reconciler.kind, self.namespace, name, meta["uid"]),
+        kind = next(k for k in KINDS if k.kind == obj["kind"])
+        return Target(
+            ref=ref_for(kind, self.namespace, meta["name"], meta["uid"]),
             generation=meta["generation"],
             annotations=meta.get("annotations") or {},
             spec=obj["spec"],
             status=obj.get("status") or {},
+            deleting=bool(meta.get("deletionTimestamp")),
         )
-        return await engine.reconcile(self.ctx, reconciler, target, attempt)
+
+    async def reconcile(self, reconciler: KindReconciler[Any, Any], name: str, attempt: int = 1) -> Outcome:
+        obj = await self.object(reconciler.kind, name)
+        return await engine.reconcile(self.ctx, reconciler, self.target(obj), attempt)
 
 
 @pytest.fixture

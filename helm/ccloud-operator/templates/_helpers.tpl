@@ -105,7 +105,7 @@ one Role per namespace otherwise. Argument: a dict with root (the chart context)
 */}}
 {{- define "ccloud-operator.namespacedRules" -}}
 {{- $root := .root }}
-# Its own kinds: kopf lists and watches them and patches finalizers and annotations; reconcile reads one.
+# Its own kinds: listed and watched, read by the reconcile, patched for the operator's finalizer.
 - apiGroups: [{{ include "ccloud-operator.group" $root | quote }}]
   resources:
     {{- include "ccloud-operator.crdResources" $root | trim | nindent 4 }}
@@ -115,10 +115,15 @@ one Role per namespace otherwise. Argument: a dict with root (the chart context)
   resources:
     {{- include "ccloud-operator.crdStatusResources" $root | trim | nindent 4 }}
   verbs: [patch]
-# Credential Secrets are read and watched; API-key output Secrets are written and deleted.
+# Credential Secrets are read, watched and held by a finalizer while in use; API-key output Secrets
+# are written and deleted.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, list, watch, create, update, patch, delete]
+# ConfigMaps a spec references (a plugin archive) are read and watched, never written.
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch]
 # kopf's and the operator's Events.
 - apiGroups: [""]
   resources: [events]

@@ -8,8 +8,8 @@
         ├── ValidationFailed       400, 422: the request is wrong, sending it again will not help
         ├── Unauthorized           401, and the 403 whose body says the API key is invalid
         ├── QuotaExceeded          402 (and the 400 that says "quota", a known Confluent quirk)
-        ├── Forbidden              403 on a create, or from an object store: a refusal
-        ├── NotFound               404, 410, and any other 403: Confluent hides existence
+        ├── Forbidden              403 on a write (create, update, delete), or from an object store
+        ├── NotFound               404, 410, and a 403 on a read: Confluent hides existence
         ├── Conflict               409 (location of the conflicting resource)
         ├── RateLimited            429 (retry_after)
         └── ServerError            5xx
@@ -26,12 +26,13 @@ retries, pacing or Kubernetes.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
+
+from ccloud_operator.redact import scrub
 
 __all__ = [
     "ApiError",
@@ -49,30 +50,6 @@ __all__ = [
     "from_response",
     "scrub",
 ]
-
-DETAIL_LIMIT = 200
-_MASK = "****"
-_SHORTEST_SECRET = 4
-# Credentials that sneak into free text: an Authorization value, or `password=…` / `"secret": "…"`
-# (not `secret: text`, which is how Confluent's prose names a config key).
-_CREDENTIAL_PATTERNS = (
-    re.compile(r"(?i)\b(basic|bearer)\s+[A-Za-z0-9+/=._~-]{8,}"),
-    re.compile(
-        r"(?i)((?:secret|password|passwd|token|signature|sig|credential)[\w.-]*(?:\s*=\s*|[\"']\s*:\s*[\"']))"
-        r"[^\s\"'&,;]+"
-    ),
-)
-
-
-def scrub(text: str, secrets: Iterable[str] = (), limit: int = DETAIL_LIMIT) -> str:
-    """Remove every secret from `text` and cut it to `limit` characters."""
-    # Shorter values are no secrets worth the name, and replacing them would shred every text.
-    for secret in sorted({s for s in secrets if len(s) >= _SHORTEST_SECRET}, key=len, reverse=True):
-        text = text.replace(secret, _MASK)
-    text = _CREDENTIAL_PATTERNS[0].sub(lambda m: f"{m.group(1)} {_MASK}", text)
-    text = _CREDENTIAL_PATTERNS[1].sub(lambda m: f"{m.group(1)}{_MASK}", text)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class ConfluentError(Exception):
@@ -146,11 +123,11 @@ class QuotaExceeded(ApiError):
 
 
 class Forbidden(ApiError):
-    """403 on a create: the credentials are valid but may not do this."""
+    """403 on a write: the credentials are valid but may not do this (never taken to mean "gone")."""
 
 
 class NotFound(ApiError):
-    """404 or 410, and a 403 on an existing-resource path (Confluent hides what you may not see)."""
+    """404 or 410, and a 403 on a read (Confluent hides what you may not see, and deleted keys)."""
 
 
 class Conflict(ApiError):
@@ -287,8 +264,9 @@ def _class_for(status: int, method: str, path: str, text: str, response: httpx.R
     if status == 403:
         if _says_invalid_key(response, text):
             return Unauthorized
-        # A 403 on a create is a refusal; elsewhere it means not found: Confluent hides existence.
-        return Forbidden if method == "POST" and not _is_action(path) else NotFound
+        # A 403 on a read means not found (Confluent hides existence, and answers 403 for deleted keys and
+        # accounts); on a write it is a refusal: a delete the credential may not make must not look done.
+        return NotFound if method in _READS or _is_action(path) else Forbidden
     if status == 402 or (status == 400 and "quota" in text.lower()):
         return QuotaExceeded
     if status in (400, 422):
@@ -298,6 +276,9 @@ def _class_for(status: int, method: str, path: str, text: str, response: httpx.R
     if status >= 500:
         return ServerError
     return ApiError
+
+
+_READS = frozenset({"GET", "HEAD"})
 
 
 def _is_action(path: str) -> bool:

@@ -11,7 +11,7 @@ import builtins
 import httpx
 from pydantic import SecretStr, field_validator
 
-from ccloud_operator.confluent.cmk import Clusters
+from ccloud_operator.confluent.cmk import Cluster, Clusters
 from ccloud_operator.confluent.errors import NotFound, Unauthorized
 from ccloud_operator.confluent.governor import RateGovernor
 from ccloud_operator.confluent.models import ApiModel, ObjectMeta, ObjectReference
@@ -146,12 +146,18 @@ class ApiKeys:
         await self._api.request("DELETE", f"{self.PATH}/{segment(id)}")
 
     async def is_usable(
-        self, key: str, secret: str | SecretStr, resource_id: str, environment_id: str | None = None
+        self,
+        key: str,
+        secret: str | SecretStr,
+        resource_id: str,
+        environment_id: str | None = None,
+        cluster: Cluster | None = None,
     ) -> bool:
         """Whether a new key already works where it is meant to (keys take a while to propagate).
 
         A Cloud key lists environments with itself; a Kafka key lists its cluster's topics through
-        the cluster's REST endpoint. Refused (401/403) means not yet; other errors are raised.
+        the cluster's REST endpoint (`cluster`, when the caller has read it already, saves that read).
+        Refused (401/403) means not yet; other errors are raised.
         """
         plain = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
         self._api.remember_secret(plain)
@@ -161,7 +167,8 @@ class ApiKeys:
         else:
             if not environment_id:
                 raise ValueError(f"checking a key for cluster {resource_id} needs its environment_id")
-            cluster = await self._clusters.get(resource_id, environment_id=environment_id)
+            if cluster is None or cluster.id != resource_id:
+                cluster = await self._clusters.get(resource_id, environment_id=environment_id)
             url = f"{cluster.http_endpoint.rstrip('/')}/kafka/v3/clusters/{segment(resource_id)}/topics"
             params = {}
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -39,6 +40,7 @@ __all__ = ["DEFAULT_BASE_URL", "ApiTransport", "Credentials", "Params", "segment
 
 DEFAULT_BASE_URL = "https://api.confluent.cloud"
 MAX_PAGES = 10_000
+REMEMBERED = 256
 
 log = logging.getLogger("ccloud_operator.confluent")
 
@@ -97,7 +99,9 @@ class ApiTransport:
         self.retry = retry
         self.governor = governor
         self.page_size = page_size
-        self._secrets: set[str] = {credentials.secret.get_secret_value()}
+        self._own_secret = credentials.secret.get_secret_value()
+        # Secrets met on the way (new API keys' secrets): the latest REMEMBERED, so memory stays flat.
+        self._remembered: OrderedDict[str, None] = OrderedDict()
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=transport,
@@ -114,9 +118,20 @@ class ApiTransport:
         await self._http.aclose()
 
     def remember_secret(self, value: str) -> None:
-        """Scrub `value` from every error text from now on (a new API key secret, for one)."""
+        """Scrub `value` from every error text from now on (a new API key secret, for one).
+
+        Only the latest `REMEMBERED` are kept: an error text quotes what this request sent, and a
+        secret is sent in the calls right after it is learnt (its propagation probe), not months later.
+        """
         if value:
-            self._secrets.add(value)
+            self._remembered[value] = None
+            self._remembered.move_to_end(value)
+            while len(self._remembered) > REMEMBERED:
+                self._remembered.popitem(last=False)
+
+    @property
+    def _secrets(self) -> set[str]:
+        return {self._own_secret, *self._remembered}
 
     async def request(
         self,

@@ -1,7 +1,9 @@
-"""The Kubernetes calls the reconcilers make themselves: Secrets, status, Events, other objects.
+"""The Kubernetes calls the reconcilers make themselves: Secrets, status, Events, finalizers.
 
 Knows nothing of kopf or Confluent. The `kubernetes` client is synchronous, so every call runs in
-a worker thread and the event loop never blocks on the apiserver.
+a worker thread and the event loop never blocks on the apiserver. Every failure is a `KubeError`
+whose text is scrubbed and short: the client's own exception quotes whole response bodies and
+headers, which may carry what a log must never see.
 """
 
 from __future__ import annotations
@@ -9,16 +11,22 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import kubernetes.client as k8s
 from kubernetes.client.exceptions import ApiException
 
-__all__ = ["Kube", "ObjectRef", "SecretView"]
+from ccloud_operator.redact import scrub
+
+__all__ = ["Kube", "KubeError", "ObjectRef", "SecretView"]
+
+T = TypeVar("T")
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "ccloud-operator"}
+JSON_PATCH = "application/json-patch+json"
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,35 @@ class ObjectRef:
         return f"{self.group}/{self.version}"
 
 
+class KubeError(Exception):
+    """The apiserver refused or failed a call; `status` is its HTTP status (0: no answer)."""
+
+    def __init__(self, status: int, reason: str, message: str, action: str) -> None:
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.action = action
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        head = f"Kubernetes API {self.action}: HTTP {self.status}" if self.status else f"Kubernetes API {self.action}"
+        return f"{head} {self.reason}: {self.message}" if self.message else f"{head} {self.reason}"
+
+    @classmethod
+    def of(cls, exc: BaseException, action: str) -> KubeError:
+        if isinstance(exc, ApiException):
+            reason, message = str(exc.reason or ""), ""
+            try:
+                body = json.loads(exc.body) if exc.body else {}
+            except (TypeError, ValueError):
+                body = {}
+            if isinstance(body, dict):
+                reason = str(body.get("reason") or reason)
+                message = str(body.get("message") or "")
+            return cls(int(exc.status or 0), scrub(reason, limit=60), scrub(message), action)
+        return cls(0, type(exc).__name__, scrub(str(exc)), action)
+
+
 @dataclass(frozen=True)
 class SecretView:
     """A Secret as read: identity and version in the clear, the values kept out of every repr."""
@@ -48,6 +85,9 @@ class SecretView:
     resource_version: str
     owner_uids: tuple[str, ...]
     data: Mapping[str, str] = field(repr=False)
+
+    finalizers: tuple[str, ...] = ()
+    deleting: bool = False
 
     @property
     def fingerprint(self) -> str:
@@ -65,14 +105,27 @@ class Kube:
         """Whether this version of the Secret is one this process wrote itself."""
         return resource_version is not None and self._written.get((namespace, name)) == resource_version
 
-    async def read_secret(self, namespace: str, name: str) -> SecretView | None:
+    def forget_secret(self, namespace: str, name: str) -> None:
+        """The Secret is gone: nothing about it needs remembering."""
+        self._written.pop((namespace, name), None)
+
+    async def _call(
+        self, action: str, fn: Callable[..., T], *args: Any, missing_ok: bool = False, **kwargs: Any
+    ) -> T | None:
         try:
-            secret = await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
+            return await asyncio.to_thread(fn, *args, **kwargs)
         except ApiException as exc:
-            if exc.status == 404:
+            if missing_ok and exc.status == 404:
                 return None
-            raise
-        return _view(secret)
+            raise KubeError.of(exc, action) from None
+        except OSError as exc:  # the apiserver is unreachable (restarting, say)
+            raise KubeError.of(exc, action) from None
+
+    async def read_secret(self, namespace: str, name: str) -> SecretView | None:
+        secret = await self._call(
+            f"read Secret {namespace}/{name}", self._core.read_namespaced_secret, name, namespace, missing_ok=True
+        )
+        return None if secret is None else _view(secret)
 
     async def write_secret(
         self, namespace: str, name: str, data: Mapping[str, str], owner: ObjectRef | None
@@ -88,58 +141,135 @@ class Kube:
             type="Opaque",
             data={key: base64.b64encode(value.encode()).decode() for key, value in data.items()},
         )
+        action = f"write Secret {namespace}/{name}"
         try:
             written = await asyncio.to_thread(self._core.create_namespaced_secret, namespace, body)
         except ApiException as exc:
             if exc.status != 409:
-                raise
-            written = await asyncio.to_thread(self._core.replace_namespaced_secret, name, namespace, body)
+                raise KubeError.of(exc, action) from None
+            replaced = await self._call(action, self._core.replace_namespaced_secret, name, namespace, body)
+            assert replaced is not None  # _call returns None only with missing_ok
+            written = replaced
+        except OSError as exc:
+            raise KubeError.of(exc, action) from None
         view = _view(written)
         self._written[(namespace, name)] = view.resource_version
         return view
 
     async def delete_secret(self, namespace: str, name: str) -> None:
-        try:
-            await asyncio.to_thread(self._core.delete_namespaced_secret, name, namespace)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+        await self._call(
+            f"delete Secret {namespace}/{name}", self._core.delete_namespaced_secret, name, namespace, missing_ok=True
+        )
+        self.forget_secret(namespace, name)
+
+    async def add_secret_finalizer(self, namespace: str, name: str, finalizer: str) -> bool:
+        """Put `finalizer` on the Secret (if it exists and is not being deleted); whether it now has it."""
+        secret = await self._call(
+            f"read Secret {namespace}/{name}", self._core.read_namespaced_secret, name, namespace, missing_ok=True
+        )
+        if secret is None:
+            return False
+        meta = secret.metadata or k8s.V1ObjectMeta()
+        if finalizer in (meta.finalizers or []):
+            return True
+        if meta.deletion_timestamp is not None:
+            return False  # finalizers cannot be added to an object on its way out
+        patch = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": meta.resource_version},
+            {"op": "add", "path": "/metadata/finalizers", "value": [*(meta.finalizers or []), finalizer]},
+        ]
+        patched = await self._call(
+            f"add a finalizer to Secret {namespace}/{name}",
+            self._core.patch_namespaced_secret,
+            name,
+            namespace,
+            patch,
+            _content_type=JSON_PATCH,
+        )
+        self._remember(patched)
+        return True
+
+    async def remove_secret_finalizer(self, namespace: str, name: str, finalizer: str) -> None:
+        secret = await self._call(
+            f"read Secret {namespace}/{name}", self._core.read_namespaced_secret, name, namespace, missing_ok=True
+        )
+        meta = secret.metadata if secret is not None else None
+        if meta is None or finalizer not in (meta.finalizers or []):
+            return
+        patch = _without(list(meta.finalizers or []), finalizer, str(meta.resource_version))
+        patched = await self._call(
+            f"remove a finalizer from Secret {namespace}/{name}",
+            self._core.patch_namespaced_secret,
+            name,
+            namespace,
+            patch,
+            missing_ok=True,
+            _content_type=JSON_PATCH,
+        )
+        self._remember(patched)
+
+    def _remember(self, secret: k8s.V1Secret | None) -> None:
+        """A version of a Secret this process made (its own finalizer, say): its watch event is no news."""
+        meta = secret.metadata if secret is not None else None
+        if meta is not None and meta.name and meta.namespace:
+            self._written[(meta.namespace, meta.name)] = str(meta.resource_version)
 
     async def read_object(self, ref: ObjectRef) -> dict[str, Any] | None:
-        try:
-            obj = await asyncio.to_thread(
-                self._custom.get_namespaced_custom_object,
-                ref.group,
-                ref.version,
-                ref.namespace,
-                ref.plural,
-                ref.name,
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return cast(dict[str, Any], obj)
+        obj = await self._call(
+            f"read {ref.kind} {ref.namespace}/{ref.name}",
+            self._custom.get_namespaced_custom_object,
+            ref.group,
+            ref.version,
+            ref.namespace,
+            ref.plural,
+            ref.name,
+            missing_ok=True,
+        )
+        return cast(dict[str, Any] | None, obj)
 
-    async def list_objects(self, group: str, version: str, plural: str, namespace: str) -> list[dict[str, Any]]:
-        listing = await asyncio.to_thread(self._custom.list_namespaced_custom_object, group, version, namespace, plural)
-        return cast(list[dict[str, Any]], cast(dict[str, Any], listing).get("items", []))
+    async def add_finalizer(self, ref: ObjectRef, obj: Mapping[str, Any], finalizer: str) -> None:
+        """Put `finalizer` on the object as read in `obj` (refused if it changed since: read again)."""
+        meta = obj["metadata"]
+        patch = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]},
+            {"op": "add", "path": "/metadata/finalizers", "value": [*(meta.get("finalizers") or []), finalizer]},
+        ]
+        await self._patch_object(ref, patch, "add a finalizer to")
+
+    async def remove_finalizer(self, ref: ObjectRef, obj: Mapping[str, Any], finalizer: str) -> None:
+        meta = obj["metadata"]
+        if finalizer not in (meta.get("finalizers") or []):
+            return
+        await self._patch_object(ref, _without(meta["finalizers"], finalizer, meta["resourceVersion"]), "release")
+
+    async def _patch_object(self, ref: ObjectRef, patch: list[dict[str, Any]], what: str) -> None:
+        await self._call(
+            f"{what} {ref.kind} {ref.namespace}/{ref.name}",
+            self._custom.patch_namespaced_custom_object,
+            ref.group,
+            ref.version,
+            ref.namespace,
+            ref.plural,
+            ref.name,
+            patch,
+            missing_ok=True,
+            _content_type=JSON_PATCH,
+        )
 
     async def patch_status(self, ref: ObjectRef, status: Mapping[str, Any]) -> None:
         """Merge-patch the status subresource. A null value removes a field."""
-        try:
-            await asyncio.to_thread(
-                self._custom.patch_namespaced_custom_object_status,
-                ref.group,
-                ref.version,
-                ref.namespace,
-                ref.plural,
-                ref.name,
-                {"status": dict(status)},
-            )
-        except ApiException as exc:
-            if exc.status != 404:  # deleted meanwhile: nothing left to report on
-                raise
+        # A 404 means deleted meanwhile: nothing left to report on.
+        await self._call(
+            f"write the status of {ref.kind} {ref.namespace}/{ref.name}",
+            self._custom.patch_namespaced_custom_object_status,
+            ref.group,
+            ref.version,
+            ref.namespace,
+            ref.plural,
+            ref.name,
+            {"status": dict(status)},
+            missing_ok=True,
+        )
 
     async def post_event(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
         now = dt.datetime.now(dt.UTC)
@@ -164,8 +294,18 @@ class Kube:
         )
         try:
             await asyncio.to_thread(self._core.create_namespaced_event, ref.namespace, event)
-        except ApiException:
+        except (ApiException, OSError):
             pass  # an Event is a courtesy: losing one must not fail a reconcile
+
+
+def _without(finalizers: list[str], finalizer: str, resource_version: str) -> list[dict[str, Any]]:
+    """A JSON patch that removes one finalizer, refused if the object changed since it was read."""
+    index = finalizers.index(finalizer)
+    return [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
+        {"op": "test", "path": f"/metadata/finalizers/{index}", "value": finalizer},
+        {"op": "remove", "path": f"/metadata/finalizers/{index}"},
+    ]
 
 
 def _owner_reference(ref: ObjectRef) -> k8s.V1OwnerReference:
@@ -180,5 +320,7 @@ def _view(secret: k8s.V1Secret) -> SecretView:
         uid=str(meta.uid),
         resource_version=str(meta.resource_version),
         owner_uids=tuple(o.uid for o in (meta.owner_references or [])),
+        finalizers=tuple(meta.finalizers or ()),
+        deleting=meta.deletion_timestamp is not None,
         data={k: base64.b64decode(v).decode(errors="replace") for k, v in (secret.data or {}).items()},
     )

@@ -14,12 +14,13 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from ccloud_operator.confluent import NotFound
+from ccloud_operator.confluent import Cluster, NotFound
 from ccloud_operator.confluent.iam import ApiKey
 from ccloud_operator.kube import SecretView
 from ccloud_operator.reconcile.conditions import READY
-from ccloud_operator.reconcile.engine import Session, ref_for
+from ccloud_operator.reconcile.engine import BaseReconciler, Session, delete_confirmed, ref_for
 from ccloud_operator.reconcile.outcome import Outcome, Ready, Terminal, Waiting
+from ccloud_operator.reconcile.references import SECRET, ObjectKey, Reference, Role
 from ccloud_operator.resources.api_key import (
     API_KEY,
     TEMPLATE_FIELDS,
@@ -38,6 +39,8 @@ PROPAGATED = "Propagated"
 _PLACEHOLDER = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
 # Confluent's clock and ours differ a little: keys created just before pendingCreate.since still count.
 _CLOCK_SKEW = dt.timedelta(minutes=2)
+# How long Confluent may take to list a key it has created: a list older than that shows every key.
+_LIST_SETTLE = dt.timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -81,22 +84,40 @@ def render_secret(spec: ApiKeySpec, key: str, secret: str, values: dict[str, str
     return data
 
 
-class ApiKeyReconciler:
+class ApiKeyReconciler(BaseReconciler[ApiKeySpec, ApiKeyStatus]):
     kind = API_KEY
     spec_model = ApiKeySpec
     status_model = ApiKeyStatus
 
+    def references(self, spec: ApiKeySpec, namespace: str, name: str) -> list[Reference]:
+        return [
+            Reference(
+                Role.DEPENDENCY,
+                ObjectKey(SERVICE_ACCOUNT.plural, namespace, spec.service_account.name),
+                "spec.serviceAccount",
+            ),
+            Reference(Role.OUTPUT, ObjectKey(SECRET, namespace, spec.secret.name or name), "spec.secret.name"),
+        ]
+
     async def sync(self, s: KeySession) -> Outcome:
         if bad := template_errors(s.spec):
             return Terminal("InvalidSpec", f"{'; '.join(bad)}: use only {', '.join('.' + f for f in TEMPLATE_FIELDS)}.")
+        if s.spec.adopt_id is not None and (holder := s.holder(s.spec.adopt_id)) is not None:
+            return Terminal(
+                "AlreadyManaged",
+                f"spec.adoptId: API key {s.spec.adopt_id} is already managed by ApiKey "
+                f"{holder.namespace}/{holder.name}: two objects must not own one key.",
+            )
         owner = await self._owner(s)
         if not isinstance(owner, str):
             return owner
         resource_id = CLOUD if s.spec.resource.kind == ApiKeyResourceKind.CLOUD else str(s.spec.resource.id)
         secret_name = s.spec.secret.name or s.ref.name
-        s.status.owner_id, s.status.resource_id, s.status.secret_name = owner, resource_id, secret_name
 
         secret = await s.ctx.kube.read_secret(s.ref.namespace, secret_name)
+        if secret is None and s.status.secret_name and s.status.secret_name != secret_name:
+            secret = await self._rename(s, s.status.secret_name, secret_name)
+        s.status.owner_id, s.status.resource_id, s.status.secret_name = owner, resource_id, secret_name
         if secret is not None and s.ref.uid not in secret.owner_uids and not _adoptable(s, secret):
             return Terminal(
                 "SecretConflict",
@@ -104,7 +125,8 @@ class ApiKeyReconciler:
                 "spec.secret.name, or set spec.adoptId to the key it holds.",
             )
         observe_only = s.spec.management_policy == ManagementPolicy.OBSERVE_ONLY
-        current = await self._current(s, secret, owner, resource_id)
+        current, why = await self._current(s, secret, owner, resource_id)
+        settled = True
 
         if current is None:
             if observe_only or s.spec.adopt_id is not None:
@@ -115,27 +137,33 @@ class ApiKeyReconciler:
                     if wanted
                     else "ObserveOnly needs spec.adoptId (with its secret in the output Secret).",
                 )
-            await self._clean_up_lost_creates(s, owner, resource_id, keep=None)
+            lost_create = s.status.pending_create is not None
+            if lost_create:
+                await self._clean_up_lost_creates(s, owner, resource_id, keep=None)
             replaced = s.status.id
             values = await self._values(s, resource_id)
-            current, secret_value = await self._create(s, owner, resource_id, secret_name, values)
+            # After a lost create, the mark stays until a list shows this new key (and so any older one).
+            current, secret_value = await self._create(
+                s, owner, resource_id, secret_name, values, settled=not lost_create
+            )
+            settled = not lost_create
             if replaced is not None and replaced != current.id:
                 await _delete_key(s, replaced)
-                await s.ctx.kube.post_event(
-                    s.ref,
-                    "Normal",
-                    "KeyReplaced",
-                    f"The secret of API key {replaced} was lost; replaced by {current.id}.",
-                )
+                await s.event("Normal", "KeyReplaced", f"{why}: created API key {current.id} and deleted {replaced}.")
+            elif lost_create:
+                await s.event("Normal", "KeyCreated", f"{why}: created API key {current.id}.")
         else:
             assert secret is not None
             secret_value = secret.data.get("secret", "")
             if s.status.pending_create is not None:
-                await self._clean_up_lost_creates(s, owner, resource_id, keep=current.id)
+                settled = await self._clean_up_lost_creates(s, owner, resource_id, keep=current.id)
             if s.status.id is not None and s.status.id != current.id:
                 await _delete_key(s, s.status.id)  # the one the Secret no longer holds
-            if s.status.id != current.id or s.status.pending_create is not None:
-                await s.created(current.id)
+                await s.event(
+                    "Normal", "KeyDeleted", f"Deleted API key {s.status.id}: Secret {secret_name} holds {current.id}."
+                )
+            if s.status.id != current.id or (s.status.pending_create is not None and settled):
+                await s.created(current.id, settled=settled)
             if not observe_only:
                 want = render_secret(s.spec, current.id, secret_value, await self._values(s, resource_id))
                 if dict(secret.data) != want:
@@ -149,14 +177,22 @@ class ApiKeyReconciler:
         prior = s.condition(PROPAGATED)
         known = prior is not None and prior.status == ConditionStatus.TRUE and s.target.status.get("id") == current.id
         if not known:
+            cluster = await self._cluster(s, resource_id) if resource_id != CLOUD else None
             usable = await s.client.api_keys.is_usable(
-                current.id, secret_value, resource_id, environment_id=s.spec.resource.environment
+                current.id, secret_value, resource_id, environment_id=s.spec.resource.environment, cluster=cluster
             )
             if not usable:
                 message = f"API key {current.id} exists; Confluent has not made it usable yet."
                 s.set_condition(PROPAGATED, False, "WaitingForPropagation", message)
                 return Waiting("WaitingForPropagation", message, after=s.ctx.settings.wait_seconds)
         s.set_condition(PROPAGATED, True, "KeyUsable", f"API key {current.id} authenticates to {resource_id}.")
+        if not settled:
+            return Waiting(
+                "CheckingForLostKeys",
+                f"API key {current.id} is Ready; Confluent's key list does not show it yet, so a key an earlier "
+                "crashed create may have made cannot be ruled out: looking again shortly.",
+                after=s.ctx.settings.wait_seconds,
+            )
         return Ready("Observed" if observe_only else "Ready")
 
     async def _owner(self, s: KeySession) -> str | Waiting:
@@ -166,7 +202,7 @@ class ApiKeyReconciler:
             return Waiting(
                 "WaitingForServiceAccount",
                 f"ServiceAccount {name} does not exist in namespace {s.ref.namespace}.",
-                after=s.ctx.settings.wait_seconds * 5,
+                after=s.ctx.settings.resync_seconds,
                 synced=False,
             )
         status = obj.get("status") or {}
@@ -176,27 +212,56 @@ class ApiKeyReconciler:
             return Waiting(
                 "WaitingForServiceAccount",
                 f"ServiceAccount {name} is not Ready yet{why}.",
-                after=s.ctx.settings.wait_seconds,
+                # Its Ready turning True wakes this key; the resync is only the safety net.
+                after=s.ctx.settings.resync_seconds,
                 synced=False,
             )
         owner: str = status["id"]
         return owner
 
-    async def _current(self, s: KeySession, secret: SecretView | None, owner: str, resource_id: str) -> ApiKey | None:
-        """The key whose secret we hold, if Confluent still has it for this owner and resource."""
-        held = secret.data.get("key") if secret is not None and secret.data.get("secret") else None
+    async def _current(
+        self, s: KeySession, secret: SecretView | None, owner: str, resource_id: str
+    ) -> tuple[ApiKey | None, str]:
+        """The key whose secret we hold, if Confluent still has it for this owner and resource; else why not."""
+        name = s.status.secret_name or s.spec.secret.name or s.ref.name
+        if secret is None:
+            if s.status.pending_create is not None and s.status.id is None:
+                return None, "The answer to a create was lost before its secret was stored"
+            if s.status.id is None:
+                return None, "New key"
+            return (
+                None,
+                f"Secret {name} was deleted outside Kubernetes, and the secret of API key {s.status.id} with it",
+            )
+        held = secret.data.get("key") if secret.data.get("secret") else None
         if held is None:
-            return None
+            return None, f"Secret {name} no longer holds the secret of API key {s.status.id or '(none)'}"
         try:
             remote = await s.client.api_keys.get(held)
         except NotFound:
-            return None
+            return None, f"API key {held} (in Secret {name}) was deleted outside Kubernetes"
         if remote.owner_id != owner or (remote.resource_id or "").lower() != resource_id:
+            return None, f"API key {held} (in Secret {name}) belongs to {remote.owner_id} on {remote.resource_id}"
+        return remote, ""
+
+    async def _rename(self, s: KeySession, old_name: str, new_name: str) -> SecretView | None:
+        """spec.secret.name changed: move the key and its secret, then delete the old Secret (ours)."""
+        old = await s.ctx.kube.read_secret(s.ref.namespace, old_name)
+        if old is None or s.ref.uid not in old.owner_uids or not old.data.get("secret"):
             return None
-        return remote
+        written = await s.ctx.kube.write_secret(s.ref.namespace, new_name, dict(old.data), owner=s.ref)
+        s.status.secret_name = new_name
+        await s.checkpoint()
+        await s.ctx.kube.delete_secret(s.ref.namespace, old_name)
+        await s.event(
+            "Normal",
+            "SecretRenamed",
+            f"Moved API key {old.data.get('key')} from Secret {old_name} to Secret {new_name}; deleted {old_name}.",
+        )
+        return written
 
     async def _create(
-        self, s: KeySession, owner: str, resource_id: str, secret_name: str, values: dict[str, str]
+        self, s: KeySession, owner: str, resource_id: str, secret_name: str, values: dict[str, str], *, settled: bool
     ) -> tuple[ApiKey, str]:
         await s.begin_create()
         request = create_request(s.spec, s.ref.namespace, s.ref.name)
@@ -211,7 +276,7 @@ class ApiKeyReconciler:
         # The secret exists only in this response: it goes to the Secret before anything else happens.
         data = render_secret(s.spec, created.id, secret_value, values)
         await s.ctx.kube.write_secret(s.ref.namespace, secret_name, data, owner=s.ref)
-        await s.created(created.id)
+        await s.created(created.id, settled=settled)
         return created, secret_value
 
     async def _values(self, s: KeySession, resource_id: str) -> dict[str, str]:
@@ -219,35 +284,68 @@ class ApiKeyReconciler:
         values["environment"] = s.spec.resource.environment or ""
         uses_bootstrap = any("bootstrapServers" in t for t in s.spec.secret.template.values())
         if uses_bootstrap and resource_id != CLOUD:
-            cluster = await s.client.clusters.get(resource_id, environment_id=s.spec.resource.environment or "")
+            cluster = await self._cluster(s, resource_id)
             endpoint = cluster.spec.kafka_bootstrap_endpoint or ""
             values["bootstrapServers"] = endpoint.split("://", 1)[-1]
         return values
 
-    async def _clean_up_lost_creates(self, s: KeySession, owner: str, resource_id: str, keep: str | None) -> None:
-        """Delete keys a crashed create left behind: ours by name, created since the mark, held by no Secret."""
+    async def _cluster(self, s: KeySession, resource_id: str) -> Cluster:
+        """The key's Kafka cluster: one read shared by every key of the cluster for a little while."""
+        environment = s.spec.resource.environment or ""
+        cluster: Cluster = await s.shared_read(
+            ("cmk/v2 cluster", environment, resource_id),
+            lambda: s.client.clusters.get(resource_id, environment_id=environment),
+        )
+        return cluster
+
+    async def _clean_up_lost_creates(self, s: KeySession, owner: str, resource_id: str, keep: str | None) -> bool:
+        """Delete keys a crashed create left behind: ours by name, created since the mark, held by nobody.
+
+        True when the list was complete enough to be sure: it shows the key we hold (any older one would
+        show too), or, with no key to look for, the mark is older than Confluent needs to list a new key.
+        """
         pending = s.status.pending_create
         if pending is None:
-            return
-        since = _parse_time(pending.since) - _CLOCK_SKEW
+            return True
+        marked = _parse_time(pending.since)
+        since = marked - _CLOCK_SKEW
         name = display_name(s.spec, s.ref.namespace, s.ref.name)
-        for key in await s.client.api_keys.list(owner=owner, resource=resource_id):
+        listed = await s.client.api_keys.list(owner=owner, resource=resource_id)
+        for key in listed:
             created = _parse_time(key.metadata.created_at) if key.metadata and key.metadata.created_at else None
             if key.id in (keep, s.status.id) or key.spec.display_name != name or created is None or created < since:
                 continue
+            if s.holder(key.id) is not None:
+                continue  # another ApiKey's, however alike: never ours to delete
             await _delete_key(s, key.id)
-            await s.ctx.kube.post_event(
-                s.ref,
-                "Normal",
-                "LostKeyDeleted",
-                f"Deleted API key {key.id}: its secret was lost in a crash.",
-            )
+            await s.event("Normal", "LostKeyDeleted", f"Deleted API key {key.id}: its secret was lost in a crash.")
+        anchor = keep or s.status.id
+        if anchor is not None and anchor in {k.id for k in listed}:
+            return True
+        return s.ctx.now() - marked >= _LIST_SETTLE
 
     async def delete(self, s: KeySession) -> Outcome:
-        if s.status.owner_id and s.status.resource_id:
-            await self._clean_up_lost_creates(s, s.status.owner_id, s.status.resource_id, keep=None)
+        pending = s.status.pending_create is not None and s.status.owner_id and s.status.resource_id
+        if pending and not await self._clean_up_lost_creates(
+            s, str(s.status.owner_id), str(s.status.resource_id), keep=None
+        ):
+            return Waiting(
+                "CheckingForLostKeys",
+                "A create may have landed before a crash; waiting until Confluent's key list shows it.",
+                after=s.ctx.settings.wait_seconds,
+            )
         if s.status.id is not None:
-            await _delete_key(s, s.status.id)
+            key_id = s.status.id
+            gone = await delete_confirmed(
+                lambda: s.client.api_keys.delete(key_id), lambda: s.client.api_keys.get(key_id)
+            )
+            if not gone:
+                return Waiting(
+                    "Deleting",
+                    f"API key {key_id} is still visible in Confluent Cloud.",
+                    after=s.ctx.settings.wait_seconds,
+                )
+            s.log.info("API key %s deleted", key_id)
         secret_name = s.status.secret_name or s.spec.secret.name or s.ref.name
         secret = await s.ctx.kube.read_secret(s.ref.namespace, secret_name)
         if secret is not None and s.ref.uid in secret.owner_uids:
@@ -260,10 +358,9 @@ def _adoptable(s: KeySession, secret: SecretView) -> bool:
 
 
 async def _delete_key(s: KeySession, key_id: str) -> None:
-    try:
-        await s.client.api_keys.delete(key_id)
-    except NotFound:
-        pass  # gone already (Confluent answers 403 for deleted keys; the client maps it to NotFound)
+    """Delete a key we no longer need; gone already is fine, a refusal (403) is raised."""
+    await delete_confirmed(lambda: s.client.api_keys.delete(key_id), lambda: s.client.api_keys.get(key_id))
+    s.log.info("API key %s deleted", key_id)
 
 
 def _kwargs(request: KeyRequest) -> dict[str, str]:

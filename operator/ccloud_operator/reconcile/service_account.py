@@ -7,9 +7,8 @@ from dataclasses import dataclass
 
 from ccloud_operator.confluent import Conflict, NotFound
 from ccloud_operator.confluent.iam import ServiceAccount
-from ccloud_operator.reconcile.engine import Session
+from ccloud_operator.reconcile.engine import BaseReconciler, Session, delete_confirmed
 from ccloud_operator.reconcile.outcome import Outcome, Ready, Terminal, Waiting
-from ccloud_operator.resources.api_key import API_KEY
 from ccloud_operator.resources.base import AdoptionPolicy, ManagementPolicy
 from ccloud_operator.resources.service_account import (
     SERVICE_ACCOUNT,
@@ -54,7 +53,7 @@ def status_of(remote: ServiceAccount, status: ServiceAccountStatus) -> None:
     status.resource_name = remote.metadata.resource_name if remote.metadata else None
 
 
-class ServiceAccountReconciler:
+class ServiceAccountReconciler(BaseReconciler[ServiceAccountSpec, ServiceAccountStatus]):
     kind = SERVICE_ACCOUNT
     spec_model = ServiceAccountSpec
     status_model = ServiceAccountStatus
@@ -63,6 +62,13 @@ class ServiceAccountReconciler:
         name = create_request(s.spec, s.ref.name).display_name or s.ref.name
         observe_only = s.spec.management_policy == ManagementPolicy.OBSERVE_ONLY
         remote = await self._observe(s, name)
+        if remote is not None and remote.id != s.status.id and (holder := s.holder(remote.id)) is not None:
+            return Terminal(
+                "AlreadyManaged",
+                f"Service account {remote.id} ({remote.display_name}) is already managed by ServiceAccount "
+                f"{holder.namespace}/{holder.name}: two objects must not own one account. "
+                "Choose another spec.displayName, or delete one of them.",
+            )
         if remote is not None:
             s.status.pending_create = None  # whatever a crashed create left, this is it
         if remote is None:
@@ -76,27 +82,10 @@ class ServiceAccountReconciler:
                     after=s.ctx.settings.resync_seconds,
                     synced=False,
                 )
-            gone = s.status.id
-            await s.begin_create()
-            try:
-                remote = await s.client.service_accounts.create(**_kwargs(create_request(s.spec, s.ref.name)))
-            except Conflict:
-                s.status.pending_create = None
-                taken = await s.client.service_accounts.find_by_display_name(name)
-                return Terminal(
-                    "AlreadyExists",
-                    f'A service account named "{name}" already exists in Confluent Cloud'
-                    f"{f' ({taken.id})' if taken else ''}: set spec.adoptionPolicy: AdoptOrCreate to adopt it, "
-                    "or choose another spec.displayName.",
-                )
-            await s.created(remote.id)
-            if gone is not None:
-                await s.ctx.kube.post_event(
-                    s.ref,
-                    "Warning",
-                    "Recreated",
-                    f"Service account {gone} was deleted outside Kubernetes; created {remote.id} in its place.",
-                )
+            created = await self._create(s, name)
+            if not isinstance(created, ServiceAccount):
+                return created
+            remote = created
         elif (patch := update_request(s.spec, s.ref.name, remote)) is not None:
             if observe_only:
                 status_of(remote, s.status)
@@ -104,6 +93,41 @@ class ServiceAccountReconciler:
             remote = await s.client.service_accounts.update(remote.id, **_kwargs(patch))
         status_of(remote, s.status)
         return Ready("Observed" if observe_only else "Ready")
+
+    async def _create(self, s: SaSession, name: str) -> ServiceAccount | Outcome:
+        gone = s.status.id
+        earlier = s.status.pending_create is not None  # a create of ours may have landed already
+        await s.begin_create(name=name)
+        try:
+            remote = await s.client.service_accounts.create(**_kwargs(create_request(s.spec, s.ref.name)))
+        except Conflict:
+            taken = await s.client.service_accounts.find_by_display_name(name)
+            holder = s.holder(taken.id) if taken else None
+            if earlier and taken is not None and holder is None:
+                # Our earlier create made it and the list did not show it yet: it is ours, adopt it.
+                await s.created(taken.id)
+                return taken
+            s.status.pending_create = None
+            if holder is not None:
+                return Terminal(
+                    "AlreadyExists",
+                    f'A service account named "{name}" already exists in Confluent Cloud ({taken.id if taken else "?"}) '
+                    f"and is managed by ServiceAccount {holder.namespace}/{holder.name}: choose another spec.displayName.",
+                )
+            return Terminal(
+                "AlreadyExists",
+                f'A service account named "{name}" already exists in Confluent Cloud'
+                f"{f' ({taken.id})' if taken else ''}: set spec.adoptionPolicy: AdoptOrCreate to adopt it, "
+                "or choose another spec.displayName.",
+            )
+        await s.created(remote.id)
+        if gone is not None:
+            await s.event(
+                "Warning",
+                "Recreated",
+                f"Service account {gone} was deleted outside Kubernetes; created {remote.id} in its place.",
+            )
+        return remote
 
     async def _observe(self, s: SaSession, name: str) -> ServiceAccount | None:
         wanted = s.status.id or s.spec.adopt_id
@@ -123,31 +147,24 @@ class ServiceAccountReconciler:
         return None
 
     async def delete(self, s: SaSession) -> Outcome:
-        users = await s.ctx.kube.list_objects(API_KEY.group, API_KEY.version, API_KEY.plural, s.ref.namespace)
-        waiting = sorted(
-            o["metadata"]["name"]
-            for o in users
-            if o.get("spec", {}).get("serviceAccount", {}).get("name") == s.ref.name
-            and not o["metadata"].get("deletionTimestamp")
-        )
-        if waiting:
-            # Confluent deletes a service account's keys with it: never pull them from under live ApiKeys.
-            return Waiting(
-                "DependentsExist",
-                f"ApiKey {', '.join(waiting[:5])} still uses this ServiceAccount: delete it first.",
-                after=s.ctx.settings.wait_seconds * 5,
-            )
         target = s.status.id
         if target is None and s.status.pending_create is not None:
             name = create_request(s.spec, s.ref.name).display_name or s.ref.name
             found = await s.client.service_accounts.find_by_display_name(name)
-            target = found.id if found else None
-        if target is not None:
-            try:
-                await s.client.service_accounts.delete(target)
-            except NotFound:
-                pass  # already gone, which is what deleting wants
-        return Ready("Deleted", f"Service account {target} deleted." if target else "Nothing to delete.")
+            target = found.id if found is not None and s.holder(found.id) is None else None
+        if target is None:
+            return Ready("Deleted", "Nothing to delete.")
+        sa_id = target
+        gone = await delete_confirmed(
+            lambda: s.client.service_accounts.delete(sa_id), lambda: s.client.service_accounts.get(sa_id)
+        )
+        if not gone:
+            return Waiting(
+                "Deleting",
+                f"Service account {sa_id} is still visible in Confluent Cloud.",
+                after=s.ctx.settings.wait_seconds,
+            )
+        return Ready("Deleted", f"Service account {sa_id} deleted.")
 
 
 def _kwargs(request: ServiceAccountRequest) -> dict[str, str]:

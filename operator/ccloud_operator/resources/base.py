@@ -110,7 +110,12 @@ class Condition(CamelModel):
 class PendingCreate(CamelModel):
     """Written before a create call, cleared after the ID is recorded: a crash in between is found."""
 
-    since: str = Field(description="When the create call was about to be sent (RFC 3339).")
+    since: str = Field(description="When the first create call that may have landed was about to be sent (RFC 3339).")
+    name: str | None = Field(default=None, description="The natural key the create used, to find what it made.")
+    accepted: bool = Field(
+        default=False,
+        description="Confluent accepted the create; its ID is not known yet (it comes from a later read).",
+    )
 
 
 class CommonStatus(CamelModel):

@@ -1,0 +1,305 @@
+"""The controller: watch events in, reconciles out, through one delay queue with bounded workers.
+
+The kopf glue calls `object_event` and `secret_event` for what the watches see; nothing else comes in.
+From there:
+
+- an object is reconciled when it is first seen, when its spec, our annotations or its deletion
+  change, when its resync is due (jittered), when an outcome asked to look again, or when something
+  it refers to changed: a referenced Secret, or a dependency whose Ready changed;
+- at rest an object is read only when its own resync is due: our status writes wake nothing;
+- deletion goes through our finalizer, and the credentials Secret an object uses carries a finalizer
+  of ours while any object uses it, so deleting a whole namespace can still clean Confluent up;
+- at most `settings.workers` reconciles run at once, paced further by each credential's governor.
+
+Knows nothing of kopf: who refers to what comes from `Context.references`, kept by the watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ccloud_operator.kube import KubeError
+from ccloud_operator.logs import about
+from ccloud_operator.reconcile import engine
+from ccloud_operator.reconcile.conditions import conditions_for, ready_of
+from ccloud_operator.reconcile.engine import RESYNC_ANNOTATION, Context, KindReconciler, Target, ref_for
+from ccloud_operator.reconcile.outcome import Outcome, Paused, Ready, Retry, Terminal, Waiting
+from ccloud_operator.reconcile.queue import WorkQueue
+from ccloud_operator.reconcile.references import CONFIGMAP, SECRET, ObjectKey, Role
+from ccloud_operator.resources.base import GROUP, Condition
+
+__all__ = ["CREDENTIALS_FINALIZER", "FINALIZER", "Controller", "object_log"]
+
+log = logging.getLogger("ccloud_operator.controller")
+
+FINALIZER = f"{GROUP}/finalizer"
+CREDENTIALS_FINALIZER = f"{GROUP}/credentials-in-use"
+_OURS = f"{GROUP}/"
+
+
+def object_log(kind: str, key: ObjectKey) -> logging.LoggerAdapter[logging.Logger]:
+    return logging.LoggerAdapter(log, {"object": f"{kind} {key.namespace}/{key.name}"})
+
+
+@dataclass
+class _Seen:
+    """What the last watch event said about an object, to tell a real change from our own status write."""
+
+    signature: tuple[Any, ...]
+    failures: int = 0
+
+
+class Controller:
+    def __init__(self, ctx: Context, kinds: Mapping[str, KindReconciler[Any, Any]]) -> None:
+        self.ctx = ctx
+        self.kinds = dict(kinds)
+        self.queue: WorkQueue[ObjectKey] = WorkQueue(self._process, workers=ctx.settings.workers)
+        self._seen: dict[ObjectKey, _Seen] = {}
+        self._held: set[ObjectKey] = set()  # Secrets known to carry our credentials finalizer
+        self._housekeeping: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.queue.start()
+        if self._housekeeping is None:
+            self._housekeeping = asyncio.create_task(self._keep_house(), name="housekeeping")
+
+    async def stop(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
+            self._housekeeping = None
+        await self.queue.stop()
+        await self.ctx.aclose()
+
+    def pause(self) -> None:
+        self.queue.pause()
+
+    def resume(self) -> None:
+        self.queue.resume()
+
+    @property
+    def paused(self) -> bool:
+        return self.queue.paused
+
+    @property
+    def tracked(self) -> int:
+        """Objects this controller keeps anything for (bounded by the objects that exist)."""
+        return len(self._seen)
+
+    # -- what the watches see --------------------------------------------------------------------
+
+    def object_event(self, plural: str, event: str | None, body: Mapping[str, Any]) -> None:
+        """An event for one of our objects: wake it if something a reconcile must see has changed."""
+        meta = body.get("metadata") or {}
+        key = ObjectKey(plural, str(meta.get("namespace")), str(meta.get("name")))
+        if event == "DELETED":
+            self._gone(key, body)
+            return
+        annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(_OURS)}
+        signature = (meta.get("generation"), tuple(sorted(annotations.items())), bool(meta.get("deletionTimestamp")))
+        seen = self._seen.get(key)
+        if seen is not None and seen.signature == signature:
+            return  # a status write (ours, most likely): nothing to act on
+        if seen is None:
+            self._seen[key] = _Seen(signature)
+        else:
+            seen.signature = signature
+            seen.failures = 0
+        self.queue.wake(key)
+
+    def secret_event(self, event: str | None, body: Mapping[str, Any]) -> None:
+        """A Secret changed: wake whoever refers to it; release our finalizer once nobody uses it."""
+        meta = body.get("metadata") or {}
+        namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+        key = ObjectKey(SECRET, namespace, name)
+        if event == "DELETED":
+            self._held.discard(key)
+            self.ctx.kube.forget_secret(namespace, name)
+        elif CREDENTIALS_FINALIZER in (meta.get("finalizers") or []):
+            self._held.add(key)
+            if not self.ctx.references.referrers(key, (Role.CREDENTIALS,)):
+                self._spawn(self._release_credentials(key))
+        else:
+            self._held.discard(key)
+        if event is None:
+            return  # the initial listing: every object is reconciled on first sight anyway
+        if event != "DELETED" and self.ctx.kube.wrote(namespace, name, meta.get("resourceVersion")):
+            return  # our own write, already accounted for by the reconcile that made it
+        for referrer in self.ctx.references.referrers(key, tuple(Role)):
+            self.queue.wake(referrer)
+
+    def configmap_event(self, event: str | None, body: Mapping[str, Any]) -> None:
+        """A ConfigMap changed: wake whoever refers to it."""
+        if event is None:
+            return
+        meta = body.get("metadata") or {}
+        key = ObjectKey(CONFIGMAP, str(meta.get("namespace")), str(meta.get("name")))
+        for referrer in self.ctx.references.referrers(key, tuple(Role)):
+            self.queue.wake(referrer)
+
+    def _gone(self, key: ObjectKey, body: Mapping[str, Any]) -> None:
+        self._seen.pop(key, None)
+        self.queue.forget(key)
+        # Whoever waited on it (to be Ready, or to be gone before deleting) looks again.
+        for referrer in self.ctx.references.referrers(key, (Role.DEPENDENCY,)):
+            self.queue.wake(referrer)
+        kind = self.kinds.get(key.plural)
+        if kind is None:
+            return
+        for ref in engine.references_of(self.ctx, kind, key.namespace, key.name, body.get("spec") or {}):
+            held = ref.target in self._held
+            if (
+                ref.role is Role.CREDENTIALS
+                and held
+                and not self.ctx.references.referrers(ref.target, (Role.CREDENTIALS,))
+            ):
+                self._spawn(self._release_credentials(ref.target))
+            if ref.role is Role.DEPENDENCY:
+                self.queue.wake(ref.target)  # a deletion waiting on this dependent goes on
+
+    # -- one object ------------------------------------------------------------------------------
+
+    async def _process(self, key: ObjectKey) -> None:
+        kind = self.kinds[key.plural]
+        with about(f"{kind.kind.kind} {key.namespace}/{key.name}"):
+            await self._process_one(kind, key)
+
+    async def _process_one(self, kind: KindReconciler[Any, Any], key: ObjectKey) -> None:
+        ref = ref_for(kind.kind, key.namespace, key.name)
+        try:
+            obj = await self.ctx.kube.read_object(ref)
+        except KubeError as exc:
+            object_log(kind.kind.kind, key).warning("cannot read it: %s", exc)
+            self.queue.schedule(key, self._backoff(key))
+            return
+        if obj is None:
+            self._seen.pop(key, None)
+            return  # gone: the DELETED event does the rest
+        meta = obj["metadata"]
+        target = Target(
+            ref=ref_for(kind.kind, key.namespace, key.name, meta.get("uid", "")),
+            generation=int(meta.get("generation") or 0),
+            annotations=dict(meta.get("annotations") or {}),
+            spec=dict(obj.get("spec") or {}),
+            status=dict(obj.get("status") or {}),
+            deleting=bool(meta.get("deletionTimestamp")),
+        )
+        try:
+            if target.deleting:
+                await self._finalize(kind, key, target, obj)
+            else:
+                await self._reconcile(kind, key, target, obj)
+        except KubeError as exc:
+            object_log(kind.kind.kind, key).warning("%s", exc)
+            self.queue.schedule(key, self._backoff(key))
+
+    async def _reconcile(
+        self, kind: KindReconciler[Any, Any], key: ObjectKey, target: Target, obj: Mapping[str, Any]
+    ) -> None:
+        if FINALIZER not in (obj["metadata"].get("finalizers") or []):
+            await self.ctx.kube.add_finalizer(target.ref, obj, FINALIZER)
+            self.queue.wake(key)  # the patch changed resourceVersion: read it again, then reconcile
+            return
+        await self._hold_credentials(kind, key, target)
+        seen = self._seen.setdefault(key, _Seen(()))
+        previous = [Condition.model_validate(c) for c in target.status.get("conditions", []) if isinstance(c, dict)]
+        outcome = await engine.reconcile(self.ctx, kind, target, seen.failures + 1)
+        self._schedule(key, seen, outcome, target)
+        before = ready_of(previous)
+        after = ready_of(conditions_for(outcome, previous, target.generation))
+        if (before.status if before else None) != (after.status if after else None):
+            for dependent in self.ctx.references.referrers(key, (Role.DEPENDENCY,)):
+                self.queue.wake(dependent)
+
+    async def _finalize(
+        self, kind: KindReconciler[Any, Any], key: ObjectKey, target: Target, obj: Mapping[str, Any]
+    ) -> None:
+        if FINALIZER not in (obj["metadata"].get("finalizers") or []):
+            return
+        seen = self._seen.setdefault(key, _Seen(()))
+        outcome = await engine.delete(self.ctx, kind, target, seen.failures + 1)
+        if not isinstance(outcome, Ready):
+            seen.failures += 1
+            self.queue.schedule(key, outcome.after if isinstance(outcome, Retry | Waiting) else self._backoff(key))
+            return
+        object_log(kind.kind.kind, key).info("%s: %s", outcome.reason, outcome.message)
+        await self.ctx.kube.remove_finalizer(target.ref, obj, FINALIZER)
+        for ref in engine.references_of(self.ctx, kind, key.namespace, key.name, target.spec):
+            if ref.role is Role.CREDENTIALS:
+                others = self.ctx.references.referrers(ref.target, (Role.CREDENTIALS,)) - {key}
+                if not others:
+                    await self._release_credentials(ref.target)
+
+    async def _hold_credentials(self, kind: KindReconciler[Any, Any], key: ObjectKey, target: Target) -> None:
+        for ref in engine.references_of(self.ctx, kind, key.namespace, key.name, target.spec):
+            if ref.role is Role.CREDENTIALS and ref.target not in self._held:
+                held = await self.ctx.kube.add_secret_finalizer(
+                    ref.target.namespace, ref.target.name, CREDENTIALS_FINALIZER
+                )
+                if held:
+                    self._held.add(ref.target)
+
+    async def _release_credentials(self, secret: ObjectKey) -> None:
+        try:
+            await self.ctx.kube.remove_secret_finalizer(secret.namespace, secret.name, CREDENTIALS_FINALIZER)
+        except KubeError as exc:
+            log.warning("cannot release Secret %s/%s: %s", secret.namespace, secret.name, exc)
+            return
+        self._held.discard(secret)
+        log.info(
+            "Secret %s/%s: no object uses it as credentials any more; finalizer removed", secret.namespace, secret.name
+        )
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _schedule(self, key: ObjectKey, seen: _Seen, outcome: Outcome, target: Target) -> None:
+        match outcome:
+            case Retry(after=after):
+                seen.failures += 1
+                self.queue.schedule(key, after)
+            case Waiting(after=after):
+                seen.failures = 0
+                self.queue.schedule(key, after)
+            case Paused():
+                self.queue.forget(key)  # until the annotation changes, which is a new event
+            case Ready() | Terminal():
+                seen.failures = 0
+                self.queue.schedule(key, self._resync(target.annotations))
+
+    def _resync(self, annotations: Mapping[str, str]) -> float:
+        base = self.ctx.settings.resync_seconds
+        raw = annotations.get(RESYNC_ANNOTATION)
+        if raw:
+            try:
+                base = max(float(raw), 1.0)
+            except ValueError:
+                log.warning("ignoring %s=%r: not a number of seconds", RESYNC_ANNOTATION, raw)
+        return base * (1 + random.uniform(0, self.ctx.settings.resync_jitter))  # noqa: S311
+
+    def _backoff(self, key: ObjectKey) -> float:
+        seen = self._seen.get(key)
+        attempt = (seen.failures if seen else 0) + 1
+        if seen is not None:
+            seen.failures += 1
+        return engine.backoff(self.ctx, attempt)
+
+    async def _keep_house(self) -> None:
+        idle = 2 * self.ctx.settings.resync_seconds + 60
+        while True:
+            await asyncio.sleep(min(60.0, idle))
+            released = await self.ctx.release_idle_clients(idle)
+            if released:
+                log.info("released %d Confluent client(s) no object used for %.0fs", released, idle)

@@ -1,0 +1,208 @@
+"""Exact "ours": what a create made is adopted after a 409, a lost-create cleanup spares other objects'
+keys and is retried until Confluent's list can show what it needs, and throttling shows in status."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+
+import httpx
+import pytest
+
+from ccloud_emulator import Emulator
+from ccloud_operator.confluent import ConfluentClient, Credentials
+from ccloud_operator.reconcile import engine
+from ccloud_operator.reconcile.api_key import ApiKeyReconciler
+from ccloud_operator.reconcile.engine import ref_for
+from ccloud_operator.reconcile.outcome import Ready
+from ccloud_operator.reconcile.references import ObjectKey
+from ccloud_operator.reconcile.service_account import ServiceAccountReconciler
+from ccloud_operator.resources import API_KEY, SERVICE_ACCOUNT
+
+from .conftest import Harness
+
+pytestmark = pytest.mark.e2e
+SA, KEY = ServiceAccountReconciler(), ApiKeyReconciler()
+
+
+class HidesFromLists(httpx.AsyncBaseTransport):
+    """Answers the next `times` list calls of `path` without the items `hide` picks: a list that lags."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, path: str, hide: object, times: int = 1) -> None:
+        self.inner, self.path, self.hide, self.times = inner, path, hide, times
+        self.hidden = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method != "GET" or request.url.path != self.path or self.times <= 0:
+            return response
+        self.times -= 1
+        body = json.loads(await response.aread())
+        kept = [item for item in body.get("data", []) if not self.hide(item)]  # type: ignore[operator]
+        self.hidden += len(body.get("data", [])) - len(kept)
+        body["data"] = kept
+        return httpx.Response(response.status_code, headers=dict(response.headers), json=body)
+
+
+class Holders:
+    """Which objects hold which Confluent IDs: what the operator's watch index would say."""
+
+    def __init__(self) -> None:
+        self.held: dict[tuple[str, str], ObjectKey] = {}
+
+    def holders(self, plural: str, confluent_id: str) -> set[ObjectKey]:
+        found = self.held.get((plural, confluent_id))
+        return {found} if found else set()
+
+    def referrers(self, target: ObjectKey, roles: object) -> set[ObjectKey]:
+        return set()
+
+
+def confluent(emulator: Emulator) -> ConfluentClient:
+    return ConfluentClient(
+        Credentials(key=emulator.api_key, secret=emulator.api_secret),
+        base_url="http://emulator.test",
+        transport=httpx.ASGITransport(app=emulator.app),
+    )
+
+
+async def mark_pending(harness: Harness, kind: object, name: str, since: dt.datetime) -> None:
+    """What a crash right after the create call leaves: the mark, and nothing else."""
+    stamp = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+    await harness.ctx.kube.patch_status(ref_for(kind, harness.namespace, name), {"pendingCreate": {"since": stamp}})  # type: ignore[arg-type]
+
+
+async def test_a_409_after_a_pending_create_adopts_what_that_create_made(harness: Harness, emulator: Emulator) -> None:
+    async with confluent(emulator) as client:
+        made = await client.service_accounts.create(f"{harness.namespace}-landed")
+    harness.create(SERVICE_ACCOUNT, "landed", {"displayName": f"{harness.namespace}-landed"})
+    await mark_pending(harness, SERVICE_ACCOUNT, "landed", dt.datetime.now(dt.UTC))
+    # The list has not caught up with the create yet: the second create is answered 409.
+    lagging = HidesFromLists(
+        httpx.ASGITransport(app=emulator.app), "/iam/v2/service-accounts", lambda sa: sa["id"] == made.id
+    )
+    harness.ctx.transport = lagging
+
+    outcome = await harness.reconcile(SA, "landed")
+
+    assert outcome == Ready("Ready")
+    assert lagging.hidden == 1
+    assert len(emulator.calls("POST", "/iam/v2/service-accounts")) == 2  # ours before the crash, and the 409
+    status = (await harness.object(SERVICE_ACCOUNT, "landed"))["status"]
+    assert status["id"] == made.id and "pendingCreate" not in status
+
+
+async def test_a_409_without_a_pending_create_is_a_conflict_that_suggests_adoption(
+    harness: Harness, emulator: Emulator
+) -> None:
+    async with confluent(emulator) as client:
+        made = await client.service_accounts.create(f"{harness.namespace}-theirs")
+    harness.create(SERVICE_ACCOUNT, "theirs", {"displayName": f"{harness.namespace}-theirs"})
+    outcome = await harness.reconcile(SA, "theirs")
+    assert outcome.reason == "AlreadyExists"
+    assert made.id in outcome.message and "adoptionPolicy" in outcome.message  # type: ignore[union-attr]
+
+
+async def ready_owner(harness: Harness) -> str:
+    harness.create(SERVICE_ACCOUNT, "owner", {"displayName": f"{harness.namespace}-owner"})
+    assert isinstance(await harness.reconcile(SA, "owner"), Ready)
+    owner: str = (await harness.object(SERVICE_ACCOUNT, "owner"))["status"]["id"]
+    return owner
+
+
+async def test_lost_create_cleanup_spares_another_objects_key_and_waits_until_the_list_shows_ours(
+    harness: Harness, emulator: Emulator
+) -> None:
+    known: set[str] = set()
+    # The key lists lag behind: the next three do not show the key this reconcile is about to create.
+    lagging = HidesFromLists(
+        httpx.ASGITransport(app=emulator.app), "/iam/v2/api-keys", lambda key: key["id"] not in known, times=3
+    )
+    harness.ctx.transport = lagging
+    owner = await ready_owner(harness)
+    spec = {"serviceAccount": {"name": "owner"}, "resource": {"kind": "Cloud"}, "displayName": "shared name"}
+    harness.create(API_KEY, "mine", spec)
+    crashed_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
+    async with confluent(emulator) as client:
+        lost = await client.api_keys.create(owner, "cloud", display_name="shared name")  # ours, secret lost
+        theirs = await client.api_keys.create(owner, "cloud", display_name="shared name")  # another ApiKey's
+    known.update((lost.id, theirs.id))
+    holders = Holders()
+    holders.held[(API_KEY.plural, theirs.id)] = ObjectKey(API_KEY.plural, harness.namespace, "theirs")
+    harness.ctx.ids = holders
+    await mark_pending(harness, API_KEY, "mine", crashed_at)
+
+    outcomes = [await harness.reconcile(KEY, "mine") for _ in range(4)]
+
+    assert [o.reason for o in outcomes] == ["CheckingForLostKeys"] * 3 + ["Ready"], outcomes
+    assert lagging.hidden == 2  # the second and third lists lacked the new key, so the mark stayed
+    async with confluent(emulator) as client:
+        left = {k.id for k in await client.api_keys.list(owner=owner)}
+    status = (await harness.object(API_KEY, "mine"))["status"]
+    assert theirs.id in left, "the cleanup deleted a key another ApiKey holds"
+    assert lost.id not in left, "the key the crash lost was left behind"
+    assert left == {theirs.id, status["id"]}
+    assert "pendingCreate" not in status
+
+
+async def test_work_waiting_on_the_rate_limit_says_so_in_status(harness: Harness, emulator: Emulator) -> None:
+    harness.ctx.settings = harness.ctx.settings.model_copy(update={"throttle_report_seconds": 0.3})
+    harness.create(SERVICE_ACCOUNT, "patient", {"displayName": f"{harness.namespace}-patient"})
+    emulator.set_rate_limit(0.5, burst=1)
+    # Another caller of the same credential has just spent the budget; this reconcile must wait ~2 s.
+    harness.ctx.client(Credentials(key=emulator.api_key, secret=emulator.api_secret))
+    client = harness.ctx.client(Credentials(key=emulator.api_key, secret=emulator.api_secret))
+    await client.environments.list()
+
+    seen: list[dict[str, str]] = []
+
+    async def watch() -> None:
+        while True:
+            status = (await harness.object(SERVICE_ACCOUNT, "patient")).get("status") or {}
+            seen.extend(c for c in status.get("conditions", []) if c["type"] == "Synced")
+            await asyncio.sleep(0.05)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        outcome = await harness.reconcile(SA, "patient")
+    finally:
+        watcher.cancel()
+    assert outcome == Ready("Ready")
+    throttled = [c for c in seen if c["reason"] == "Throttled"]
+    assert throttled, "no Throttled condition while the reconcile waited on the rate limit"
+    assert throttled[0]["status"] == "False" and emulator.api_key in throttled[0]["message"]
+    assert "rate limit" in throttled[0]["message"]
+    final = (await harness.object(SERVICE_ACCOUNT, "patient"))["status"]["conditions"]
+    assert [c["reason"] for c in final if c["type"] == "Synced"] == ["Synced"]
+
+
+async def test_keys_of_one_cluster_share_one_cluster_read(harness: Harness, emulator: Emulator) -> None:
+    await ready_owner(harness)
+    resource = {"kind": "KafkaCluster", "id": emulator.kafka_cluster_id, "environment": emulator.environment_id}
+    template = {"bootstrap.servers": "{{ .bootstrapServers }}"}
+    for name in ("first", "second", "third"):
+        harness.create(
+            API_KEY, name, {"serviceAccount": {"name": "owner"}, "resource": resource, "secret": {"template": template}}
+        )
+    emulator.clear_requests()
+    outcomes = await asyncio.gather(*(harness.reconcile(KEY, n) for n in ("first", "second", "third")))
+    assert all(isinstance(o, Ready) for o in outcomes), outcomes
+    reads = emulator.calls("GET", f"/cmk/v2/clusters/{emulator.kafka_cluster_id}")
+    assert len(reads) == 1, "each key read the cluster itself (templates and propagation probe)"
+
+
+async def test_deletion_never_skips_a_create_that_may_have_landed(harness: Harness, emulator: Emulator) -> None:
+    name = f"{harness.namespace}-maybe"
+    async with confluent(emulator) as client:
+        landed = await client.service_accounts.create(name)  # the create landed; the crash lost its answer
+    harness.create(SERVICE_ACCOUNT, "maybe", {"displayName": name})
+    await mark_pending(harness, SERVICE_ACCOUNT, "maybe", dt.datetime.now(dt.UTC))
+    obj = await harness.object(SERVICE_ACCOUNT, "maybe")
+    assert "id" not in obj["status"]
+
+    outcome = await engine.delete(harness.ctx, SA, harness.target(obj))
+
+    assert outcome.reason == "Deleted" and landed.id in outcome.message  # type: ignore[union-attr]
+    async with confluent(emulator) as client:
+        assert await client.service_accounts.find_by_display_name(name) is None
