@@ -20,22 +20,19 @@ import kopf
 import kubernetes
 
 from ccloud_operator.kube import Kube
-from ccloud_operator.reconcile.api_key import ApiKeyReconciler
 from ccloud_operator.reconcile.controller import Controller
-from ccloud_operator.reconcile.engine import Context, KindReconciler, references_of
+from ccloud_operator.reconcile.engine import KindReconciler, references_of
+from ccloud_operator.reconcile.kinds import RECONCILERS
 from ccloud_operator.reconcile.references import ObjectKey, Role
-from ccloud_operator.reconcile.service_account import ServiceAccountReconciler
+from ccloud_operator.reconcile.session import Context
 from ccloud_operator.reconcile.shared import SharedReads
 from ccloud_operator.resources import GROUP
 from ccloud_operator.settings import Settings
 
-__all__ = ["PEERING", "RECONCILERS", "Peering", "configure"]
+__all__ = ["PEERING", "Peering", "configure"]
 
 log = logging.getLogger(__name__)
 
-RECONCILERS: dict[str, KindReconciler[Any, Any]] = {
-    r.kind.plural: r for r in (ServiceAccountReconciler(), ApiKeyReconciler())
-}
 KOPF_PREFIX = f"kopf.{GROUP}"
 _REFS, _IDS = "{}_refs", "{}_ids"
 

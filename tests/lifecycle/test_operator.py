@@ -6,6 +6,7 @@ cluster would act on the same objects.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,43 @@ def test_two_replicas_with_peering_never_both_act(
         assert leaders(first, second) == acted
         kube.delete("ServiceAccount", "peered")
         kube.wait_gone("ServiceAccount", "peered")
+
+
+def test_a_restart_with_many_objects_runs_no_more_reconciles_at_once_than_its_workers(
+    crds: None,
+    control_plane: ControlPlane,
+    emulator: Emulator,
+    tap: tuple[Tap, str],
+    confluent: Confluent,
+    tmp_path: Path,
+) -> None:
+    count, workers = 40, 2
+    settings = {**OPERATOR_SETTINGS, "CCLOUD_API_URL": tap[1], "CCLOUD_WORKERS": str(workers)}
+    with namespace_with_credentials(control_plane, emulator) as kube:
+        names = [f"sa-{i:02d}" for i in range(count)]
+        with OperatorProcess(control_plane.kubeconfig, tmp_path / "first.log", settings):
+            for name in names:
+                kube.apply("ServiceAccount", name, {"displayName": f"{kube.namespace}-{name}", **CREDS})
+            for name in names:
+                kube.wait_condition("ServiceAccount", name, timeout=60)
+        ids = {kube.get("ServiceAccount", n)["status"]["id"] for n in names}  # type: ignore[index]
+        # The emulator now answers 429 to any request beyond `workers` in flight: a stampede would show.
+        emulator.set_rate_limit(None, concurrency=workers)
+        started = time.time()
+        try:
+            with OperatorProcess(control_plane.kubeconfig, tmp_path / "again.log", settings):
+
+                def all_read_again() -> bool:
+                    read = {r.path.rsplit("/", 1)[-1] for r in emulator.requests if r.time >= started}
+                    return ids <= read
+
+                kube.wait_for("every ServiceAccount read after the restart", all_read_again, timeout=60)
+                for name in names:
+                    kube.delete("ServiceAccount", name)
+                for name in names:
+                    kube.wait_gone("ServiceAccount", name, timeout=60)
+        finally:
+            emulator.set_rate_limit(None)
+        answered = [r for r in emulator.requests if r.time >= started]
+        assert len(answered) >= 2 * count  # a read at start and a delete (plus its confirming read) each
+        assert [r for r in answered if r.status == 429] == [], "more reconciles ran at once than workers"

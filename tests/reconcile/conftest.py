@@ -15,8 +15,9 @@ from ccloud_emulator import Emulator, Timing
 from ccloud_operator.confluent import RetryPolicy
 from ccloud_operator.kube import Kube
 from ccloud_operator.reconcile import engine
-from ccloud_operator.reconcile.engine import Context, KindReconciler, Target, ref_for
+from ccloud_operator.reconcile.engine import KindReconciler
 from ccloud_operator.reconcile.outcome import Outcome
+from ccloud_operator.reconcile.session import Context, Target, ref_for
 from ccloud_operator.resources import GROUP, KINDS, VERSION, Kind
 from ccloud_operator.settings import Settings
 from ccloud_testenv.controlplane import ControlPlane

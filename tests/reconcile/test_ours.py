@@ -13,11 +13,11 @@ import pytest
 from ccloud_emulator import Emulator
 from ccloud_operator.confluent import ConfluentClient, Credentials
 from ccloud_operator.reconcile import engine
-from ccloud_operator.reconcile.api_key import ApiKeyReconciler
-from ccloud_operator.reconcile.engine import ref_for
+from ccloud_operator.reconcile.kinds.api_key import ApiKeyReconciler
+from ccloud_operator.reconcile.kinds.service_account import ServiceAccountReconciler
 from ccloud_operator.reconcile.outcome import Ready
 from ccloud_operator.reconcile.references import ObjectKey
-from ccloud_operator.reconcile.service_account import ServiceAccountReconciler
+from ccloud_operator.reconcile.session import ref_for
 from ccloud_operator.resources import API_KEY, SERVICE_ACCOUNT
 
 from .conftest import Harness

@@ -6,9 +6,9 @@ import httpx
 import pytest
 
 from ccloud_emulator import Emulator
-from ccloud_operator.reconcile.api_key import ApiKeyReconciler
+from ccloud_operator.reconcile.kinds.api_key import ApiKeyReconciler
+from ccloud_operator.reconcile.kinds.service_account import ServiceAccountReconciler
 from ccloud_operator.reconcile.outcome import Ready, Retry, Terminal, Waiting
-from ccloud_operator.reconcile.service_account import ServiceAccountReconciler
 from ccloud_operator.resources import API_KEY, SERVICE_ACCOUNT
 
 from .conftest import Harness

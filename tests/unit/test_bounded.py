@@ -11,10 +11,10 @@ from kubernetes.client.exceptions import ApiException
 
 from ccloud_operator.confluent import ConfluentClient, Credentials, RateGovernor
 from ccloud_operator.kube import Kube, KubeError
-from ccloud_operator.reconcile.api_key import ApiKeyReconciler
 from ccloud_operator.reconcile.controller import Controller
-from ccloud_operator.reconcile.engine import Context
-from ccloud_operator.reconcile.service_account import ServiceAccountReconciler
+from ccloud_operator.reconcile.kinds.api_key import ApiKeyReconciler
+from ccloud_operator.reconcile.kinds.service_account import ServiceAccountReconciler
+from ccloud_operator.reconcile.session import Context
 from ccloud_operator.settings import Settings
 
 

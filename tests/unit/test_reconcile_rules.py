@@ -7,8 +7,8 @@ import pytest
 
 from ccloud_operator.confluent import RetryPolicy, from_response
 from ccloud_operator.confluent.iam import ApiKey, ServiceAccount
-from ccloud_operator.reconcile import api_key, service_account
 from ccloud_operator.reconcile.conditions import conditions_for, merge_conditions
+from ccloud_operator.reconcile.kinds import api_key, service_account
 from ccloud_operator.reconcile.outcome import Paused, Ready, Retry, Terminal, Waiting, classify
 from ccloud_operator.resources import ApiKeySpec, ServiceAccountSpec
 from ccloud_operator.resources.base import Condition, ConditionStatus

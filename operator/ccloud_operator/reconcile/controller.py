@@ -28,10 +28,11 @@ from ccloud_operator.kube import KubeError
 from ccloud_operator.logs import about
 from ccloud_operator.reconcile import engine
 from ccloud_operator.reconcile.conditions import conditions_for, ready_of
-from ccloud_operator.reconcile.engine import RESYNC_ANNOTATION, Context, KindReconciler, Target, ref_for
+from ccloud_operator.reconcile.engine import RESYNC_ANNOTATION, KindReconciler
 from ccloud_operator.reconcile.outcome import Outcome, Paused, Ready, Retry, Terminal, Waiting
 from ccloud_operator.reconcile.queue import WorkQueue
 from ccloud_operator.reconcile.references import CONFIGMAP, SECRET, ObjectKey, Role
+from ccloud_operator.reconcile.session import Context, Target, ref_for
 from ccloud_operator.resources.base import GROUP, Condition
 
 __all__ = ["CREDENTIALS_FINALIZER", "FINALIZER", "Controller", "object_log"]

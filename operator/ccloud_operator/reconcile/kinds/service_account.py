@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from ccloud_operator.confluent import Conflict, NotFound
 from ccloud_operator.confluent.iam import ServiceAccount
-from ccloud_operator.reconcile.engine import BaseReconciler, Session, delete_confirmed
+from ccloud_operator.reconcile.engine import BaseReconciler, delete_confirmed
 from ccloud_operator.reconcile.outcome import Outcome, Ready, Terminal, Waiting
+from ccloud_operator.reconcile.session import Session
 from ccloud_operator.resources.base import AdoptionPolicy, ManagementPolicy
 from ccloud_operator.resources.service_account import (
     SERVICE_ACCOUNT,

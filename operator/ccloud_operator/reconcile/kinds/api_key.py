@@ -18,9 +18,10 @@ from ccloud_operator.confluent import Cluster, NotFound
 from ccloud_operator.confluent.iam import ApiKey
 from ccloud_operator.kube import SecretView
 from ccloud_operator.reconcile.conditions import READY
-from ccloud_operator.reconcile.engine import BaseReconciler, Session, delete_confirmed, ref_for
+from ccloud_operator.reconcile.engine import BaseReconciler, delete_confirmed
 from ccloud_operator.reconcile.outcome import Outcome, Ready, Terminal, Waiting
 from ccloud_operator.reconcile.references import SECRET, ObjectKey, Reference, Role
+from ccloud_operator.reconcile.session import Session, ref_for
 from ccloud_operator.resources.api_key import (
     API_KEY,
     TEMPLATE_FIELDS,

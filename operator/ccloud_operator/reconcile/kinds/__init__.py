@@ -1,0 +1,18 @@
+"""One reconciler per kind, each in its own file: what the kind's spec points at, and how it is
+observed, created, updated and deleted in Confluent Cloud. Adding a kind adds a file here and a line
+in `RECONCILERS`; no other kind's file changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ccloud_operator.reconcile.engine import KindReconciler
+from ccloud_operator.reconcile.kinds.api_key import ApiKeyReconciler
+from ccloud_operator.reconcile.kinds.service_account import ServiceAccountReconciler
+
+__all__ = ["RECONCILERS"]
+
+RECONCILERS: dict[str, KindReconciler[Any, Any]] = {
+    r.kind.plural: r for r in (ServiceAccountReconciler(), ApiKeyReconciler())
+}
