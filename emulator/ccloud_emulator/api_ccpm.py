@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ccloud_emulator.core import Caller, Core, timestamp
-from ccloud_emulator.errors import ApiError
+from ccloud_emulator.errors import ApiError, plugin_not_found
 from ccloud_emulator.rest import (
     JAVA_CLASS,
     caller,
@@ -54,10 +54,6 @@ def version_phase(version: CcpmVersion, now: float) -> VersionPhase:
     if now < version.ready_at:
         return VersionPhase.PROCESSING
     return VersionPhase.FAILED if version.failure else VersionPhase.READY
-
-
-def _not_found() -> ApiError:
-    return ApiError(404, "failed to retrieve custom plugin: Not Found", code="not_found")
 
 
 class CcpmApi:
@@ -144,7 +140,7 @@ class CcpmApi:
     def _plugin(self, who: Caller, plugin_id: str, env_id: str) -> CcpmPlugin:
         plugin = self.core.state.ccpm_plugins.get(plugin_id)
         if plugin is None or plugin.org_id != who.org_id or plugin.env_id != env_id:
-            raise _not_found()
+            raise plugin_not_found()
         return plugin
 
     def _plugin_name_taken(self, who: Caller, env_id: str, name: str, base: str, but: str = "") -> None:

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ccloud_emulator.core import Caller, Core, timestamp
-from ccloud_emulator.errors import ApiError
+from ccloud_emulator.errors import ApiError, plugin_not_found
 from ccloud_emulator.rest import (
     JAVA_CLASS,
     caller,
@@ -53,10 +53,6 @@ _RUNTIMES = [
         "description": "Apache Kafka 4.2 runtime",
     },
 ]
-
-
-def _not_found() -> ApiError:
-    return ApiError(404, "failed to retrieve custom plugin: Not Found", code="not_found")
 
 
 class CustomPluginApi:
@@ -123,7 +119,7 @@ class CustomPluginApi:
     def _legacy(self, who: Caller, plugin_id: str) -> LegacyPlugin:
         plugin = self.core.state.legacy_plugins.get(plugin_id)
         if plugin is None or plugin.org_id != who.org_id:
-            raise _not_found()
+            raise plugin_not_found()
         return plugin
 
     def _legacy_name_taken(self, who: Caller, name: str, base: str, but: str = "") -> None:

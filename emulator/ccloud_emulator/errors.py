@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape
 
 from starlette.responses import Response
 
-__all__ = ["ApiError", "ConnectShape", "Dialect", "dialect_for", "error_response"]
+__all__ = ["ApiError", "ConnectShape", "Dialect", "dialect_for", "error_response", "plugin_not_found"]
 
 CONNECT_PREFIX = "/connect/v1/environments/"
 KAFKA_PREFIX = "/kafka/v3/"
@@ -109,6 +109,11 @@ class ApiError(Exception):
         self.shape = shape
         self.headers = dict(headers or {})
         super().__init__(f"{status} {self.code}: {self.detail}")
+
+
+def plugin_not_found() -> ApiError:
+    """What both plugin APIs answer for a plugin that is not there."""
+    return ApiError(404, "failed to retrieve custom plugin: Not Found", code="not_found")
 
 
 def error_response(error: ApiError, dialect: Dialect) -> Response:

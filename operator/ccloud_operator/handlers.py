@@ -199,21 +199,14 @@ for _plural, _kind in RECONCILERS.items():
     _register(_plural, _kind)
 
 
-@kopf.on.event("", "v1", "secrets")
-async def secret_changed(type: str | None, body: kopf.Body, memo: Any, **indexes: Any) -> None:
-    """Wake every object that references this Secret, so a change reaches Confluent within seconds."""
+@kopf.on.event("", "v1", "secrets", id="secrets")
+@kopf.on.event("", "v1", "configmaps", id="configmaps")
+async def referenced_changed(
+    type: str | None, body: kopf.Body, resource: kopf.Resource, memo: Any, **indexes: Any
+) -> None:
+    """Wake every object that references this Secret or ConfigMap, so a change reaches Confluent in seconds."""
     controller: Controller | None = getattr(memo, "controller", None)
     if controller is None:
         return
     memo.indexes.indexes = indexes
-    controller.secret_event(type, body)
-
-
-@kopf.on.event("", "v1", "configmaps")
-async def configmap_changed(type: str | None, body: kopf.Body, memo: Any, **indexes: Any) -> None:
-    """Wake every object that references this ConfigMap."""
-    controller: Controller | None = getattr(memo, "controller", None)
-    if controller is None:
-        return
-    memo.indexes.indexes = indexes
-    controller.configmap_event(type, body)
+    controller.referenced_event(resource.plural, type, body)

@@ -222,7 +222,8 @@ def namespace_with_credentials(control_plane: ControlPlane, emulator: Emulator) 
             for obj in k.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)["items"]:
                 with contextlib.suppress(ApiException):
                     k.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, obj["metadata"]["name"])
-        core.delete_namespace(namespace)
+        with contextlib.suppress(ApiException):  # a test may have deleted it already
+            core.delete_namespace(namespace)
         api.close()
 
 

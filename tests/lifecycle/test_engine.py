@@ -6,11 +6,8 @@ delete that is a refusal and not "gone", the output Secret renamed, and namespac
 
 from __future__ import annotations
 
-import contextlib
 import time
-import uuid
 
-import kubernetes
 import pytest
 from kubernetes.client.exceptions import ApiException
 
@@ -18,7 +15,7 @@ from ccloud_emulator import Emulator
 from ccloud_testenv.controlplane import ControlPlane
 from ccloud_testenv.operator_process import OperatorProcess
 
-from .conftest import CREDS, GROUP, VERSION, Confluent, Kube
+from .conftest import CREDS, GROUP, VERSION, Confluent, Kube, namespace_with_credentials
 
 pytestmark = pytest.mark.e2e
 
@@ -187,22 +184,6 @@ def test_a_deleted_output_secret_is_reported_as_deleted_not_lost(
     assert "deleted outside Kubernetes" in messages[0], messages
 
 
-@contextlib.contextmanager
-def _namespace(control_plane: ControlPlane, emulator: Emulator) -> Kube:  # type: ignore[misc]
-    api = kubernetes.config.new_client_from_config(config_file=str(control_plane.kubeconfig))
-    namespace = f"gone-{uuid.uuid4().hex[:8]}"
-    core = kubernetes.client.CoreV1Api(api)
-    core.create_namespace(kubernetes.client.V1Namespace(metadata=kubernetes.client.V1ObjectMeta(name=namespace)))
-    k = Kube(api, namespace)
-    k.put_secret("ccloud-credentials", {"apiKey": emulator.api_key, "apiSecret": emulator.api_secret})
-    try:
-        yield k
-    finally:
-        with contextlib.suppress(ApiException):
-            core.delete_namespace(namespace)
-        api.close()
-
-
 def _namespace_gone(k: Kube) -> bool:
     try:
         k.core.read_namespace(k.namespace)
@@ -215,7 +196,7 @@ def _namespace_gone(k: Kube) -> bool:
 def test_deleting_everything_at_once_finishes_and_leaves_nothing_in_confluent(
     control_plane: ControlPlane, operator: OperatorProcess, emulator: Emulator, confluent: Confluent, how: str
 ) -> None:
-    with _namespace(control_plane, emulator) as k:
+    with namespace_with_credentials(control_plane, emulator) as k:
         name = f"{k.namespace}-orders"
         k.apply("ServiceAccount", "orders", {"displayName": name, **CREDS})
         k.apply("ApiKey", "orders-cloud", _cloud_key("orders"))

@@ -17,7 +17,7 @@ from ccloud_operator.reconcile.kinds.api_key import ApiKeyReconciler
 from ccloud_operator.reconcile.kinds.service_account import ServiceAccountReconciler
 from ccloud_operator.reconcile.outcome import Ready
 from ccloud_operator.reconcile.references import ObjectKey
-from ccloud_operator.reconcile.session import ref_for
+from ccloud_operator.reconcile.session import Session, ref_for
 from ccloud_operator.resources import API_KEY, SERVICE_ACCOUNT
 
 from .conftest import Harness
@@ -206,3 +206,31 @@ async def test_deletion_never_skips_a_create_that_may_have_landed(harness: Harne
     assert outcome.reason == "Deleted" and landed.id in outcome.message  # type: ignore[union-attr]
     async with confluent(emulator) as client:
         assert await client.service_accounts.find_by_display_name(name) is None
+
+
+async def test_the_checkpoint_api_records_each_step_as_it_goes(harness: Harness, emulator: Emulator) -> None:
+    harness.create(SERVICE_ACCOUNT, "steps", {"displayName": f"{harness.namespace}-steps"})
+    target = harness.target(await harness.object(SERVICE_ACCOUNT, "steps"))
+    spec = SA.spec_model.model_validate(target.spec)
+    status = SA.status_model.model_validate(dict(target.status))
+    client = harness.ctx.client(Credentials(key=emulator.api_key, secret=emulator.api_secret))
+    s = Session(ctx=harness.ctx, target=target, spec=spec, status=status, client=client, baseline=dict(target.status))
+
+    async def stored() -> dict[str, object]:
+        found: dict[str, object] = (await harness.object(SERVICE_ACCOUNT, "steps")).get("status") or {}
+        return found
+
+    await s.begin_create(name="by-this-name")
+    first = (await stored())["pendingCreate"]
+    assert first["name"] == "by-this-name" and first["since"]  # type: ignore[index]
+    await s.begin_create()
+    assert (await stored())["pendingCreate"]["since"] == first["since"]  # type: ignore[index]  # earliest kept
+
+    await s.accepted()  # Confluent took it; its ID comes later (a connector's, from the expanded list)
+    assert (await stored())["pendingCreate"]["accepted"] is True  # type: ignore[index]
+    assert SA.may_exist(s.status) and s.status.id is None  # so deleting looks, never shortcuts
+
+    await s.created("sa-late01", settled=False)
+    assert (await stored())["id"] == "sa-late01" and "pendingCreate" in await stored()
+    await s.created("sa-late01")
+    assert "pendingCreate" not in await stored()

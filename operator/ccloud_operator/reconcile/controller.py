@@ -1,6 +1,6 @@
 """The controller: watch events in, reconciles out, through one delay queue with bounded workers.
 
-The kopf glue calls `object_event` and `secret_event` for what the watches see; nothing else comes in.
+The kopf glue calls `object_event` and `referenced_event` for what the watches see; nothing else comes in.
 From there:
 
 - an object is reconciled when it is first seen, when its spec, our annotations or its deletion
@@ -31,7 +31,7 @@ from ccloud_operator.reconcile.conditions import conditions_for, ready_of
 from ccloud_operator.reconcile.engine import RESYNC_ANNOTATION, KindReconciler
 from ccloud_operator.reconcile.outcome import Outcome, Paused, Ready, Retry, Terminal, Waiting
 from ccloud_operator.reconcile.queue import WorkQueue
-from ccloud_operator.reconcile.references import CONFIGMAP, SECRET, ObjectKey, Role
+from ccloud_operator.reconcile.references import SECRET, ObjectKey, Role
 from ccloud_operator.reconcile.session import Context, Target, ref_for
 from ccloud_operator.resources.base import GROUP, Condition
 
@@ -118,20 +118,17 @@ class Controller:
             seen.failures = 0
         self.queue.wake(key)
 
-    def secret_event(self, event: str | None, body: Mapping[str, Any]) -> None:
-        """A Secret changed: wake whoever refers to it; release our finalizer once nobody uses it."""
+    def referenced_event(self, plural: str, event: str | None, body: Mapping[str, Any]) -> None:
+        """A Secret or ConfigMap changed: wake whoever refers to it.
+
+        For a Secret, also: forget what we remember of a deleted one, and release our credentials
+        finalizer from one nobody uses any more.
+        """
         meta = body.get("metadata") or {}
         namespace, name = str(meta.get("namespace")), str(meta.get("name"))
-        key = ObjectKey(SECRET, namespace, name)
-        if event == "DELETED":
-            self._held.discard(key)
-            self.ctx.kube.forget_secret(namespace, name)
-        elif CREDENTIALS_FINALIZER in (meta.get("finalizers") or []):
-            self._held.add(key)
-            if not self.ctx.references.referrers(key, (Role.CREDENTIALS,)):
-                self._spawn(self._release_credentials(key))
-        else:
-            self._held.discard(key)
+        key = ObjectKey(plural, namespace, name)
+        if plural == SECRET:
+            self._track_finalizer(key, event, meta)
         if event is None:
             return  # the initial listing: every object is reconciled on first sight anyway
         if event != "DELETED" and self.ctx.kube.wrote(namespace, name, meta.get("resourceVersion")):
@@ -139,14 +136,16 @@ class Controller:
         for referrer in self.ctx.references.referrers(key, tuple(Role)):
             self.queue.wake(referrer)
 
-    def configmap_event(self, event: str | None, body: Mapping[str, Any]) -> None:
-        """A ConfigMap changed: wake whoever refers to it."""
-        if event is None:
-            return
-        meta = body.get("metadata") or {}
-        key = ObjectKey(CONFIGMAP, str(meta.get("namespace")), str(meta.get("name")))
-        for referrer in self.ctx.references.referrers(key, tuple(Role)):
-            self.queue.wake(referrer)
+    def _track_finalizer(self, key: ObjectKey, event: str | None, meta: Mapping[str, Any]) -> None:
+        if event == "DELETED":
+            self._held.discard(key)
+            self.ctx.kube.forget_secret(key.namespace, key.name)
+        elif CREDENTIALS_FINALIZER in (meta.get("finalizers") or []):
+            self._held.add(key)
+            if not self.ctx.references.referrers(key, (Role.CREDENTIALS,)):
+                self._spawn(self._release_credentials(key))
+        else:
+            self._held.discard(key)
 
     def _gone(self, key: ObjectKey, body: Mapping[str, Any]) -> None:
         self._seen.pop(key, None)
