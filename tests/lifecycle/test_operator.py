@@ -113,8 +113,10 @@ def test_a_restart_with_many_objects_runs_no_more_reconciles_at_once_than_its_wo
             for name in names:
                 kube.wait_condition("ServiceAccount", name, timeout=60)
         ids = {kube.get("ServiceAccount", n)["status"]["id"] for n in names}  # type: ignore[index]
-        # The emulator now answers 429 to any request beyond `workers` in flight: a stampede would show.
+        # The emulator now answers 429 to any request beyond `workers` in flight, and takes its time
+        # over each read, so that reconciles overlap: a stampede would show.
         emulator.set_rate_limit(None, concurrency=workers)
+        slow = emulator.fail("GET", "/iam/v2/service-accounts/*", latency=0.3)
         started = time.time()
         try:
             with OperatorProcess(control_plane.kubeconfig, tmp_path / "again.log", settings):
@@ -129,6 +131,7 @@ def test_a_restart_with_many_objects_runs_no_more_reconciles_at_once_than_its_wo
                 for name in names:
                     kube.wait_gone("ServiceAccount", name, timeout=60)
         finally:
+            emulator.remove_fault(slow.id)
             emulator.set_rate_limit(None)
         answered = [r for r in emulator.requests if r.time >= started]
         assert len(answered) >= 2 * count  # a read at start and a delete (plus its confirming read) each
