@@ -66,7 +66,7 @@ def _run() -> int:
 
 def _configure_logging(kopf: Any, log_format: str, level: str) -> None:
     """Timestamps, levels and the object each line is about: plain text, or one JSON object a line."""
-    from ccloud_operator.logs import PLAIN_FORMAT, ObjectFilter
+    from ccloud_operator.logs import PLAIN_FORMAT, NoHandlerChatter, ObjectFilter
 
     kopf.configure(
         verbose=level.upper() == "DEBUG",
@@ -75,8 +75,13 @@ def _configure_logging(kopf: Any, log_format: str, level: str) -> None:
     )
     root = logging.getLogger()
     root.setLevel(level.upper())
+    quiet = level.upper() != "DEBUG"
     for handler in root.handlers:
         handler.addFilter(ObjectFilter())
+        if quiet:
+            handler.addFilter(NoHandlerChatter())
+    if quiet:  # httpx logs every request at INFO; the client logs its own line at DEBUG
+        logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _seniority() -> int:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator
 from contextvars import ContextVar
 
-__all__ = ["PLAIN_FORMAT", "ObjectFilter", "about", "current_object"]
+__all__ = ["PLAIN_FORMAT", "NoHandlerChatter", "ObjectFilter", "about", "current_object"]
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(object_prefix)s%(message)s"
 
@@ -39,3 +39,14 @@ class ObjectFilter(logging.Filter):
         record.object = what or ""
         record.object_prefix = f"[{what}] " if what else ""
         return True
+
+
+class NoHandlerChatter(logging.Filter):
+    """Drops kopf's "Handler 'watch' succeeded." lines: the watch handlers run on every event of every
+    watched object, Secrets included, and saying each returned is noise, not news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != "kopf.objects" or record.levelno != logging.INFO:
+            return True
+        message = record.getMessage()
+        return not (message.startswith("Handler '") and message.endswith("' succeeded."))

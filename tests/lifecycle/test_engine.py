@@ -238,3 +238,22 @@ def test_log_lines_have_a_time_a_level_and_the_object_they_are_about(
     assert first[0][:4].isdigit() and first[1][:2].isdigit(), lines[0]  # date and time
     assert first[2] in ("DEBUG", "INFO", "WARNING", "ERROR"), lines[0]
     assert any("/iam/v2/service-accounts" in line for line in lines), "the client's lines are not attributed"
+
+
+def test_an_existing_key_reports_its_own_trouble_not_its_owners(
+    kube: Kube, emulator: Emulator, confluent: Confluent
+) -> None:
+    kube.put_secret("own-creds", {"apiKey": emulator.api_key, "apiSecret": emulator.api_secret})
+    creds = {"credentialsSecretRef": {"name": "own-creds"}}
+    kube.apply("ServiceAccount", "troubled", {"displayName": f"{kube.namespace}-troubled", **creds})
+    kube.apply("ApiKey", "steady", {**_cloud_key("troubled"), **creds})
+    kube.wait_condition("ApiKey", "steady", timeout=30)
+    body = {"stringData": {"apiSecret": "not-the-secret"}}
+    kube.core.patch_namespaced_secret("own-creds", kube.namespace, body)
+    kube.wait_condition("ServiceAccount", "troubled", "False", "CredentialsInvalid")
+    # The key exists and its owner has an ID: it says what is wrong with it, not "waiting for the owner".
+    cond = kube.wait_condition("ApiKey", "steady", "False", "CredentialsInvalid")
+    assert "own-creds" in cond["message"]
+    kube.core.patch_namespaced_secret("own-creds", kube.namespace, {"stringData": {"apiSecret": emulator.api_secret}})
+    kube.wait_condition("ServiceAccount", "troubled")
+    kube.wait_condition("ApiKey", "steady")

@@ -29,9 +29,11 @@ def configured() -> Iterator[Callable[[str], io.StringIO]]:
                 handler.setStream(out)
         return out
 
+    httpx_level = logging.getLogger("httpx").level
     yield configure
     root.handlers[:] = before
     root.setLevel(level)
+    logging.getLogger("httpx").setLevel(httpx_level)
 
 
 def test_plain_lines_carry_time_level_logger_and_object(configured: Callable[[str], io.StringIO]) -> None:
@@ -56,3 +58,15 @@ def test_json_lines_carry_the_object_as_a_field(configured: Callable[[str], io.S
     assert record["object"] == "ServiceAccount team-a/orders"
     assert record["message"] == "Ready"
     assert "timestamp" in record and record["severity"] == "info"
+
+
+def test_kopf_saying_a_watch_handler_returned_is_left_out_below_debug(configured: Callable[[str], io.StringIO]) -> None:
+    out = configured("plain")
+    kopf_objects = logging.getLogger("kopf.objects")
+    kopf_objects.info("Handler 'secrets' succeeded.")
+    kopf_objects.info("Handler 'watch' failed temporarily: something worth knowing")
+    logging.getLogger("httpx").info("HTTP Request: GET http://127.0.0.1/iam/v2/service-accounts 200 OK")
+    lines = out.getvalue().splitlines()
+    assert not any("succeeded" in line for line in lines)
+    assert any("something worth knowing" in line for line in lines)
+    assert not any("HTTP Request" in line for line in lines)  # the client logs its own line, at DEBUG

@@ -206,7 +206,10 @@ def backoff(ctx: Context, attempt: int) -> float:
 
 
 def _deletion_hint(message: str) -> str:
-    return f"Deleting waits: {message} (or set spec.deletionPolicy: Orphan to leave the resource in Confluent)."
+    return (
+        f"Deleting waits: {message.rstrip('. ')}. To leave the resource in Confluent instead, "
+        "set spec.deletionPolicy: Orphan."
+    )
 
 
 async def _delete(
@@ -231,8 +234,8 @@ async def _delete(
         names = ", ".join(f"{_kind_name(d.plural)} {d.name}" for d in dependents[:5])
         return Waiting(
             "DependentsExist",
-            f"{names} still use{'s' if len(dependents) == 1 else ''} this {target.ref.kind}: delete "
-            f"{'it' if len(dependents) == 1 else 'them'} first.",
+            f"{names} still use{'s' if len(dependents) == 1 else ''} this {target.ref.kind}; it is deleted "
+            f"once {'it is' if len(dependents) == 1 else 'they are'} gone.",
             after=ctx.settings.wait_seconds * 5,
         )
     if not kind.may_exist(status):

@@ -208,7 +208,10 @@ class ApiKeyReconciler(BaseReconciler[ApiKeySpec, ApiKeyStatus]):
             )
         status = obj.get("status") or {}
         ready = next((c for c in status.get("conditions", []) if c.get("type") == READY), None)
-        if not status.get("id") or ready is None or ready.get("status") != "True":
+        is_ready = ready is not None and ready.get("status") == "True"
+        # A new key needs a Ready owner; a key that exists only needs to know who owns it, so an
+        # owner's passing trouble (its own reconcile failing) does not make every key of it un-Ready.
+        if not status.get("id") or (not is_ready and s.status.id is None):
             why = f" ({ready.get('reason')}: {ready.get('message')})" if ready and ready.get("message") else ""
             return Waiting(
                 "WaitingForServiceAccount",
