@@ -1,7 +1,7 @@
 """The admin HTTP API under `/_emulator/`, a prefix no real client uses.
 
 Each route is a thin JSON wrapper over the Python admin API of `Emulator` (faults, rate limit,
-request log, reset, timing, connector outcomes, seeding). It is exempt from auth, rate limiting and
+request log, reset, timing, connector and plugin version outcomes, seeding). It is exempt from auth, rate limiting and
 the request log. It never returns a secret.
 """
 
@@ -180,6 +180,16 @@ def admin_routes(emu: Emulator) -> list[Route]:
         emu.set_connector_outcome(name if isinstance(name, str) else None, state, _str(data, "trace", ""))
         return Response(status_code=204)
 
+    async def version_outcomes(request: Request) -> Response:
+        data = await _body(request)
+        version = data.get("version")
+        emu.set_version_outcome(
+            version if isinstance(version, str) else None,
+            _str(data, "phase", "FAILED"),
+            _str(data, "error_message", ""),
+        )
+        return Response(status_code=204)
+
     def guarded(handler: Any) -> Any:
         async def run(request: Request) -> Response:
             try:
@@ -205,5 +215,6 @@ def admin_routes(emu: Emulator) -> list[Route]:
         ("/kafka-clusters", clusters, ["POST"]),
         ("/api-keys", api_keys, ["POST"]),
         ("/connector-outcomes", outcomes, ["POST"]),
+        ("/version-outcomes", version_outcomes, ["POST"]),
     ]
     return [Route(p + path, guarded(handler), methods=methods) for path, handler, methods in table]

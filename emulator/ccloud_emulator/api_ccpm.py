@@ -1,8 +1,9 @@
 """ccpm/v1 custom connect plugins (environment-scoped), their versions, and their presigned upload URL.
 
-A version takes its archive through a presigned upload (see `uploads`) and is PROCESSING until
-`timing.plugin_version_processing` has passed, then READY, or FAILED with Confluent's message when
-the upload was not a zip or jar. Display names are unique per environment; a plugin or version that
+A version takes its archive through a presigned upload (see `uploads`), which it uses up, and is
+PROCESSING until `timing.plugin_version_processing` has passed, then READY, or FAILED with Confluent's
+message when the upload was not a zip or jar (or the message a test set with
+`Emulator.set_version_outcome`). Display names are unique per environment; a plugin or version that
 a connector uses cannot be deleted.
 """
 
@@ -21,6 +22,7 @@ from ccloud_emulator.rest import (
     JAVA_CLASS,
     caller,
     enum_field,
+    enum_filter,
     env_crn,
     env_ref,
     json_object,
@@ -41,7 +43,7 @@ from ccloud_emulator.state import (
     UploadApi,
     VersionPhase,
 )
-from ccloud_emulator.uploads import new_upload, presign, upload_source
+from ccloud_emulator.uploads import consume, new_upload, presign, upload_source
 
 __all__ = ["INVALID_ARCHIVE", "CcpmApi", "version_phase"]
 
@@ -99,7 +101,7 @@ class CcpmApi:
         with self.core.lock:
             env = self._environment(who, env_id, pointer="/environment/id")
             upload = new_upload(self.core, who, UploadApi.CCPM, cloud, fmt, env.id)
-        url, form = presign(base, upload)
+        url, form = presign(base, upload, self.core.archive_limit)
         return json_response(
             {
                 "api_version": "ccpm/v1",
@@ -177,14 +179,12 @@ class CcpmApi:
     async def list_plugins(self, request: Request) -> Response:
         who = caller(request)
         env_id = require_query(request, "environment")
-        cloud = request.query_params.get("spec.cloud")
+        cloud = enum_filter(request, "spec.cloud", Cloud)
         base = self.core.base_url(request)
         with self.core.lock:
             self._environment(who, env_id, parameter="environment")
             plugins = [
-                p
-                for p in self.core.state.ccpm_plugins.values()
-                if p.env_id == env_id and (not cloud or p.cloud.value == cloud.upper())
+                p for p in self.core.state.ccpm_plugins.values() if p.env_id == env_id and cloud in (None, p.cloud)
             ]
             plugins.sort(key=lambda p: (p.created_at, p.id))
             body = page(
@@ -348,6 +348,13 @@ class CcpmApi:
         base = self.core.base_url(request)
         with self.core.lock:
             plugin = self._plugin(who, request.path_params["plugin_id"], env_id)
+            for existing in self.core.state.ccpm_versions.values():
+                if existing.plugin_id == plugin.id and existing.version == version_text:
+                    raise ApiError(
+                        409,
+                        f"Version '{version_text}' already exists for plugin {plugin.id}",
+                        location=f"{base}/ccpm/v1/plugins/{plugin.id}/versions/{existing.id}",
+                    )
             upload = upload_source(self.core, who, spec, "/spec/upload_source", UploadApi.CCPM)
             if upload.env_id != plugin.env_id or upload.cloud is not plugin.cloud:
                 raise ApiError(
@@ -356,13 +363,8 @@ class CcpmApi:
                     code="invalid_input",
                     pointer="/spec/upload_source/upload_id",
                 )
-            for existing in self.core.state.ccpm_versions.values():
-                if existing.plugin_id == plugin.id and existing.version == version_text:
-                    raise ApiError(
-                        409,
-                        f"Version '{version_text}' already exists for plugin {plugin.id}",
-                        location=f"{base}/ccpm/v1/plugins/{plugin.id}/versions/{existing.id}",
-                    )
+            # a forced outcome waits for a version whose archive is good: a bad one fails anyway
+            failure = (self.core.take_version_outcome(version_text) or "") if upload.valid_archive else INVALID_ARCHIVE
             now = self.core.now()
             version = CcpmVersion(
                 id=self.core.new_id("ccp-ver-"),
@@ -373,10 +375,11 @@ class CcpmApi:
                 documentation_link=link,
                 content_format=upload.content_format,
                 connector_classes=classes,
-                failure="" if upload.received_at is not None and upload.valid_archive else INVALID_ARCHIVE,
+                failure=failure,
                 created_at=now,
                 ready_at=now + self.core.timing.plugin_version_processing,
             )
+            consume(upload, version.id)
             self.core.state.ccpm_versions[version.id] = version
             self.core.commit()
             rendered = self.render_version(base, who.org_id, version)

@@ -1,8 +1,9 @@
 """connect/v1 custom connector plugins (the legacy, org-scoped API), their presigned upload URL, and
 the custom connector runtimes.
 
-A plugin takes its archive through a presigned upload (see `uploads`) and is checked when it is
-created: the upload must have arrived and be a zip or jar. Display names are unique per
+A plugin takes its archive through a presigned upload (see `uploads`), which it uses up, and is
+checked when it is created: the upload must have arrived and be a zip or jar (this API has no status
+to fail later in, so a bad archive is a 400). Display names are unique per
 organisation; a plugin that a connector uses cannot be deleted. Runtimes are a fixed list.
 """
 
@@ -20,6 +21,7 @@ from ccloud_emulator.rest import (
     JAVA_CLASS,
     caller,
     enum_field,
+    enum_filter,
     json_object,
     json_response,
     link_field,
@@ -29,7 +31,7 @@ from ccloud_emulator.rest import (
     text_field,
 )
 from ccloud_emulator.state import Cloud, ContentFormat, LegacyPlugin, UploadApi
-from ccloud_emulator.uploads import new_upload, presign, upload_source
+from ccloud_emulator.uploads import consume, new_upload, presign, upload_source
 
 __all__ = ["CustomPluginApi"]
 
@@ -78,7 +80,7 @@ class CustomPluginApi:
         base = self.core.base_url(request)
         with self.core.lock:
             upload = new_upload(self.core, who, UploadApi.CONNECT, cloud, fmt, None)
-        url, form = presign(base, upload)
+        url, form = presign(base, upload, self.core.archive_limit)
         return json_response(
             {
                 "api_version": "connect/v1",
@@ -133,13 +135,13 @@ class CustomPluginApi:
 
     async def list_legacy(self, request: Request) -> Response:
         who = caller(request)
-        cloud = request.query_params.get("cloud")
+        cloud = enum_filter(request, "cloud", Cloud)
         base = self.core.base_url(request)
         with self.core.lock:
             plugins = [
                 p
                 for p in self.core.state.legacy_plugins.values()
-                if p.org_id == who.org_id and (not cloud or p.cloud.value == cloud.upper())
+                if p.org_id == who.org_id and cloud in (None, p.cloud)
             ]
             plugins.sort(key=lambda p: (p.created_at, p.id))
             body = page(
@@ -176,19 +178,19 @@ class CustomPluginApi:
             )
         base = self.core.base_url(request)
         with self.core.lock:
+            self._legacy_name_taken(who, name, base)
             upload = upload_source(self.core, who, body, "/upload_source", UploadApi.CONNECT)
             if upload.cloud is not cloud:
                 raise ApiError(
                     400, "The upload was made for another cloud", code="invalid_input", pointer="/upload_source"
                 )
-            if upload.received_at is None or not upload.valid_archive:
+            if not upload.valid_archive:
                 raise ApiError(
                     400,
-                    "Failed to create custom plugin: the uploaded archive is missing or is not a valid zip or jar",
+                    "Failed to create custom plugin: the uploaded archive is not a valid zip or jar",
                     code="invalid_input",
                     pointer="/upload_source/upload_id",
                 )
-            self._legacy_name_taken(who, name, base)
             now = self.core.now()
             plugin = LegacyPlugin(
                 id=self.core.new_id("ccp-"),
@@ -205,6 +207,7 @@ class CustomPluginApi:
                 created_at=now,
                 updated_at=now,
             )
+            consume(upload, plugin.id)
             self.core.state.legacy_plugins[plugin.id] = plugin
             self.core.commit()
             rendered = self.render_legacy(base, plugin)

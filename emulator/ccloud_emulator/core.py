@@ -21,7 +21,10 @@ from starlette.requests import Request
 
 from ccloud_emulator.state import ApiKey, ConnectorState, State
 
-__all__ = ["Caller", "Core", "Outcome", "RequestRecord", "Timing", "timestamp"]
+__all__ = ["ARCHIVE_LIMIT", "Caller", "Core", "Outcome", "RequestRecord", "Timing", "timestamp"]
+
+# CONTRACT.md §5: the Confluent CLI refuses archives over 1 GiB
+ARCHIVE_LIMIT = 1 << 30
 
 _LOWER = string.ascii_lowercase + string.digits
 _UPPER = string.ascii_uppercase + string.digits
@@ -84,6 +87,7 @@ class Core:
         base_url: str | None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        archive_limit: int = ARCHIVE_LIMIT,
     ) -> None:
         self.timing = timing
         # Seconds since the epoch for timestamps and phases, and a steady clock for rate limits;
@@ -99,6 +103,11 @@ class Core:
         # (serve_in_thread); no handler awaits while holding it.
         self.lock = threading.RLock()
         self.outcomes: dict[str | None, Outcome] = {}
+        # the error message the next CCPM version with this version string (None: any) fails with;
+        # "" makes it READY
+        self.version_outcomes: dict[str | None, str] = {}
+        # the largest archive an upload takes, in bytes (Confluent's 1 GiB unless a test lowers it)
+        self.archive_limit = archive_limit
 
     def base_url(self, request: Request) -> str:
         if self.base_url_override:
@@ -133,6 +142,13 @@ class Core:
     def take_outcome(self, name: str) -> Outcome | None:
         """The outcome set for this connector name (or for any name), used once."""
         return self.outcomes.pop(name, None) or self.outcomes.pop(None, None)
+
+    def take_version_outcome(self, version: str) -> str | None:
+        """The outcome set for this version string (or for any), used once: a message, or "" for READY."""
+        for key in (version, None):
+            if key in self.version_outcomes:
+                return self.version_outcomes.pop(key)
+        return None
 
     def key_usable(self, key: ApiKey, now: float) -> bool:
         return now >= key.usable_at

@@ -28,7 +28,7 @@ from ccloud_emulator.api_connect import ConnectApi
 from ccloud_emulator.api_custom_plugins import CustomPluginApi
 from ccloud_emulator.api_iam import IamApi
 from ccloud_emulator.api_org import OrgApi
-from ccloud_emulator.core import Core, Outcome, RequestRecord, Timing
+from ccloud_emulator.core import ARCHIVE_LIMIT, Core, Outcome, RequestRecord, Timing
 from ccloud_emulator.errors import ApiError, dialect_for, error_response
 from ccloud_emulator.gate import Fault, Gate, RateLimiter
 from ccloud_emulator.state import (
@@ -41,6 +41,7 @@ from ccloud_emulator.state import (
     Organization,
     State,
     User,
+    VersionPhase,
 )
 from ccloud_emulator.uploads import UploadEndpoints
 
@@ -75,11 +76,17 @@ class Emulator:
         base_url: str | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        archive_limit: int = ARCHIVE_LIMIT,
     ) -> None:
         """`clock` (seconds, like time.time) replaces the real clock, for tests that move time;
         `sleep` (like asyncio.sleep) replaces how an injected latency waits, for tests that hold
-        requests in flight and let them go."""
-        self.core = Core(timing or Timing(), Path(state_file) if state_file else None, base_url, clock, sleep)
+        requests in flight and let them go; `archive_limit` lowers the largest upload the object
+        stores take (Confluent's 1 GiB), for tests of the limit that send kilobytes."""
+        if archive_limit < 1:
+            raise ValueError("archive_limit must be at least one byte")
+        self.core = Core(
+            timing or Timing(), Path(state_file) if state_file else None, base_url, clock, sleep, archive_limit
+        )
         self.limiter = RateLimiter()
         self.faults: list[Fault] = []
         self._requests: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_LIMIT)
@@ -391,6 +398,23 @@ class Emulator:
         with self.core.lock:
             self.core.outcomes[name] = Outcome(outcome, trace)
 
+    def set_version_outcome(self, version: str | None, phase: str, error_message: str = "") -> None:
+        """How the processing of the next CCPM plugin version with this version string (None: of any
+        version) ends: READY, or FAILED with `error_message` in its `status.error_message`. It applies
+        to a version whose archive is good (a bad archive fails with Confluent's own message) and
+        shows once `plugin_version_processing` has passed, like any outcome."""
+        wanted = VersionPhase(phase)
+        if wanted is VersionPhase.READY:
+            message = ""
+        elif wanted is VersionPhase.FAILED:
+            if not error_message or len(error_message) > 256:
+                raise ValueError("a FAILED version needs an error_message of 1 to 256 characters")
+            message = error_message
+        else:
+            raise ValueError("a version's processing ends READY or FAILED")
+        with self.core.lock:
+            self.core.version_outcomes[version] = message
+
     # the request log
 
     def _record(self, record: RequestRecord) -> None:
@@ -421,5 +445,6 @@ class Emulator:
             self.faults.clear()
             self.limiter.configure(None, None, None)
             self.core.outcomes.clear()
+            self.core.version_outcomes.clear()
             self.core.commit()
         self.clear_requests()

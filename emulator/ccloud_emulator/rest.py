@@ -26,6 +26,7 @@ __all__ = [
     "JAVA_CLASS",
     "caller",
     "enum_field",
+    "enum_filter",
     "env_crn",
     "env_ref",
     "json_object",
@@ -96,6 +97,20 @@ def enum_field(value: object, allowed: type[E], pointer: str, default: str = "")
         choices = ", ".join(allowed.__members__)
         raise ApiError(400, f"'{pointer.strip('/')}' must be one of {choices}", code="invalid_input", pointer=pointer)
     return allowed(value.upper())
+
+
+def enum_filter(request: Request, name: str, allowed: type[E]) -> E | None:
+    """An optional list filter naming one of `allowed`'s members exactly ("exact match", as the specs
+    say): anything else, lower case and empty included, is a 400 rather than a silently empty page."""
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    if value not in allowed.__members__:
+        choices = ", ".join(allowed.__members__)
+        raise ApiError(
+            400, f"Invalid filter '{name}={value}': must be one of {choices}", code="invalid_filter", parameter=name
+        )
+    return allowed(value)
 
 
 def property_names(value: object, pointer: str) -> list[str]:

@@ -175,6 +175,8 @@ class Upload:
     size: int = 0
     sha256: str = ""
     valid_archive: bool = False
+    # the plugin or version created from it: an upload makes one object, once
+    used_by: str = ""
 
 
 @dataclass

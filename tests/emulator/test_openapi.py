@@ -71,6 +71,7 @@ IMPLEMENTED = {
 ALLOWED_UNDECLARED = {
     ("createConnectv1Connector", 409),  # duplicate name, as Kafka Connect answers
     ("createConnectv1Connector", 404),  # unknown environment or cluster
+    ("listCcpmV1CustomConnectPluginVersions", 404),  # the plugin is not in that environment, as its get answers
 }
 
 
@@ -221,6 +222,9 @@ async def test_a_bad_key_gets_each_familys_401_schema(
         ("POST", "/iam/v2/api-keys", 400),
         ("GET", "/ccpm/v1/plugins/ccp-nope000000?environment={env}", 404),
         ("GET", "/ccpm/v1/plugins", 400),
+        ("GET", "/ccpm/v1/plugins?environment={env}&spec.cloud=aws", 400),
+        ("GET", "/ccpm/v1/plugins/ccp-nope000000/versions", 400),
+        ("GET", "/connect/v1/custom-connector-plugins?cloud=MARS", 400),
         ("POST", "/ccpm/v1/plugins", 400),
         ("GET", "/ccpm/v1/plugins/ccp-nope000000/versions/ccp-ver-nope00?environment={env}", 404),
         ("POST", "/ccpm/v1/presigned-upload-url", 400),
@@ -256,5 +260,7 @@ async def test_only_documented_deviations_are_undeclared(
     assert (await client.post(connectors_path(emu), json=body)).status_code == 409
     missing = "/connect/v1/environments/env-nope00/clusters/lkc-nope00/connectors"
     assert (await client.post(missing, json=body)).status_code == 404
+    versions = "/ccpm/v1/plugins/ccp-nope000000/versions"
+    assert (await client.get(versions, params={"environment": emu.environment_id})).status_code == 404
     assert set(conformance.undeclared) <= ALLOWED_UNDECLARED
     assert conformance.undeclared
