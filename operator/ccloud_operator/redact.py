@@ -1,14 +1,17 @@
 """Scrubbing secrets out of text that may reach a log, a condition, an Event or an exception.
 
-Shared by the Confluent client and the Kubernetes calls; knows nothing of either.
+Shared by the Confluent client, the archive fetcher and the Kubernetes calls; knows nothing of them.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 
-__all__ = ["DETAIL_LIMIT", "scrub"]
+import httpx
+
+__all__ = ["DETAIL_LIMIT", "no_queries_in_httpx_logs", "scrub"]
 
 DETAIL_LIMIT = 200
 _MASK = "****"
@@ -33,3 +36,19 @@ def scrub(text: str, secrets: Iterable[str] = (), limit: int = DETAIL_LIMIT) -> 
     text = _CREDENTIAL_PATTERNS[1].sub(lambda m: f"{m.group(1)}{_MASK}", text)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _NoQueryInHttpxLogs(logging.Filter):
+    """httpx logs every URL whole; a presigned or tokenised URL's query is a credential, so it goes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(a.copy_with(query=None) if isinstance(a, httpx.URL) else a for a in record.args)
+        return True
+
+
+def no_queries_in_httpx_logs() -> None:
+    """Make httpx's own log lines drop every URL's query (once per process)."""
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _NoQueryInHttpxLogs) for f in logger.filters):
+        logger.addFilter(_NoQueryInHttpxLogs())

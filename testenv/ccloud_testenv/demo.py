@@ -13,8 +13,11 @@ again; one that dies `CRASH_LOOP_DEATHS` times within `CRASH_LOOP_SECONDS` ends 
 from __future__ import annotations
 
 import contextlib
+import functools
+import http.server
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -91,6 +94,7 @@ class DemoContext:
     repo: Path = REPO
     control_plane: ControlPlane | None = None
     emulator_url: str | None = None
+    archive_base: str | None = None  # where examples/archives/ is served, in place of artifacts.example.com
     credentials: tuple[str, str] | None = None
     processes: list[Supervised] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
@@ -171,6 +175,27 @@ def operator(ctx: DemoContext) -> str:
     return f"python -m ccloud_operator run (pid {process.pid}), healthy on {health}, log in {log}"
 
 
+def archives(ctx: DemoContext) -> str:
+    """Serve examples/archives/ on 127.0.0.1, as an artifact store would, for the ConnectorPlugin example."""
+    folder = ctx.repo / "examples" / "archives"
+    if not folder.is_dir():
+        raise Skipped(f"no {folder}")
+    handler = functools.partial(_QuietFiles, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name="archives", daemon=True)
+    thread.start()
+    ctx.stack.callback(thread.join, 5)
+    ctx.stack.callback(server.shutdown)
+    ctx.archive_base = f"http://127.0.0.1:{server.server_address[1]}"
+    names = ", ".join(sorted(p.name for p in folder.iterdir() if p.is_file()))
+    return f"{ctx.archive_base}/ serves {names}"
+
+
+class _QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *_: object) -> None:
+        pass
+
+
 def examples(ctx: DemoContext) -> str:
     folder = ctx.repo / "examples"
     files = sorted(folder.glob("*.yaml"))
@@ -179,6 +204,8 @@ def examples(ctx: DemoContext) -> str:
     key, secret = ctx.credentials
     manifests = "\n---\n".join(p.read_text() for p in files)
     manifests = manifests.replace("REPLACE_WITH_CLOUD_API_KEY", key).replace("REPLACE_WITH_CLOUD_API_SECRET", secret)
+    if ctx.archive_base is not None:
+        manifests = manifests.replace("https://artifacts.example.com", ctx.archive_base)
     ctx.cluster.kubectl("apply", "-f", "-", input=manifests)  # through stdin: the secret stays off the command line
     return f"applied {', '.join(p.name for p in files)}"
 
@@ -186,7 +213,7 @@ def examples(ctx: DemoContext) -> str:
 def ready(ctx: DemoContext) -> str:
     if ctx.credentials is None:
         raise Skipped("nothing was applied")
-    kinds = "serviceaccounts.ccloud.operators.dev,apikeys.ccloud.operators.dev"
+    kinds = ",".join(f"{plural}.ccloud.operators.dev" for plural in ("serviceaccounts", "apikeys", "connectorplugins"))
     ctx.cluster.kubectl("wait", "--for=condition=Ready", kinds, "--all", "-A", "--timeout=120s", timeout=130)
     table = ctx.cluster.kubectl("get", "ccloud", "-A").stdout.rstrip()
     ctx.hints += [
@@ -206,6 +233,7 @@ STEPS: list[Step] = [
     Step("Apply the CRDs in crds/", crds),
     Step("Start the Confluent Cloud emulator", emulator),
     Step("Start the operator", operator),
+    Step("Serve the example plugin archives in examples/archives/", archives),
     Step("Apply the manifests in examples/", examples),
     Step("Wait for every resource to be Ready", ready),
 ]

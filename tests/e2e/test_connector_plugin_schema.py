@@ -1,19 +1,11 @@
-"""The ConnectorPlugin schema on the real apiserver: the two shapes, and what admission refuses.
-
-The kind is not served by the operator yet (its reconciler comes with issue 9), so this test applies
-the CRD generated from the models itself and removes it afterwards.
-"""
+"""The ConnectorPlugin schema on the real apiserver: the two shapes, and what admission refuses."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from ccloud_operator.resources.connector_plugin import CONNECTOR_PLUGIN
-from ccloud_operator.resources.crd import render
 from ccloud_testenv import ControlPlane
 
 pytestmark = pytest.mark.e2e
@@ -52,14 +44,9 @@ LEGACY = {
 }
 
 
-@pytest.fixture(scope="module")
-def crd(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    path: Path = tmp_path_factory.mktemp("crd") / "connectorplugins.yaml"
-    path.write_text(render(CONNECTOR_PLUGIN))
-    control_plane.kubectl("apply", "--server-side", "-f", str(path))
-    control_plane.kubectl("wait", "--for=condition=Established", f"crd/{CONNECTOR_PLUGIN.crd_name}", "--timeout=30s")
-    yield
-    control_plane.kubectl("delete", "-f", str(path), "--wait=false", check=False)
+@pytest.fixture
+def crd(crds: None) -> None:
+    """The operator's CRDs, ConnectorPlugin's among them."""
 
 
 def apply(control_plane: ControlPlane, namespace: str, name: str, spec: dict[str, object]) -> tuple[bool, str]:

@@ -200,7 +200,7 @@ class Kube:
 
 
 def _plural(kind: str) -> str:
-    return {"ServiceAccount": "serviceaccounts", "ApiKey": "apikeys"}[kind]
+    return {"ServiceAccount": "serviceaccounts", "ApiKey": "apikeys", "ConnectorPlugin": "connectorplugins"}[kind]
 
 
 @contextlib.contextmanager

@@ -73,9 +73,9 @@ class Harness:
         assert obj is not None
         return obj
 
-    def target(self, obj: dict[str, Any]) -> Target:
+    def target(self, obj: dict[str, Any], kind: Kind | None = None) -> Target:
         meta = obj["metadata"]
-        kind = next(k for k in KINDS if k.kind == obj["kind"])
+        kind = kind or next(k for k in KINDS if k.kind == obj["kind"])
         return Target(
             ref=ref_for(kind, self.namespace, meta["name"], meta["uid"]),
             generation=meta["generation"],
@@ -87,7 +87,7 @@ class Harness:
 
     async def reconcile(self, reconciler: KindReconciler[Any, Any], name: str, attempt: int = 1) -> Outcome:
         obj = await self.object(reconciler.kind, name)
-        return await engine.reconcile(self.ctx, reconciler, self.target(obj), attempt)
+        return await engine.reconcile(self.ctx, reconciler, self.target(obj, reconciler.kind), attempt)
 
 
 @pytest.fixture

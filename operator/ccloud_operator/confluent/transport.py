@@ -35,6 +35,7 @@ from ccloud_operator.confluent.errors import (
 from ccloud_operator.confluent.governor import RateGovernor
 from ccloud_operator.confluent.models import ApiModel
 from ccloud_operator.confluent.retry import RetryPolicy
+from ccloud_operator.redact import no_queries_in_httpx_logs
 
 __all__ = ["DEFAULT_BASE_URL", "ApiTransport", "Credentials", "Params", "segment"]
 
@@ -51,17 +52,7 @@ Params = Mapping[str, str | int | Sequence[str]]
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
-class _NoQueryInHttpxLogs(logging.Filter):
-    """httpx logs every URL whole; a presigned URL's query is a credential, so it goes."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(a.copy_with(query=None) if isinstance(a, httpx.URL) else a for a in record.args)
-        return True
-
-
-if not any(isinstance(f, _NoQueryInHttpxLogs) for f in logging.getLogger("httpx").filters):
-    logging.getLogger("httpx").addFilter(_NoQueryInHttpxLogs())
+no_queries_in_httpx_logs()
 
 
 class Credentials(BaseModel):

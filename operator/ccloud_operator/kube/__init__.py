@@ -214,6 +214,23 @@ class Kube:
         if meta is not None and meta.name and meta.namespace:
             self._written[(meta.namespace, meta.name)] = str(meta.resource_version)
 
+    async def read_configmap_bytes(self, namespace: str, name: str, key: str) -> bytes | None:
+        """The bytes under `key` of a ConfigMap's binaryData (or its data, as UTF-8); None if either is missing."""
+        found = await self._call(
+            f"read ConfigMap {namespace}/{name}",
+            self._core.read_namespaced_config_map,
+            name,
+            namespace,
+            missing_ok=True,
+        )
+        if found is None:
+            return None
+        binary = found.binary_data or {}
+        if key in binary:
+            return base64.b64decode(binary[key])
+        text = (found.data or {}).get(key)
+        return None if text is None else text.encode()
+
     async def read_object(self, ref: ObjectRef) -> dict[str, Any] | None:
         obj = await self._call(
             f"read {ref.kind} {ref.namespace}/{ref.name}",

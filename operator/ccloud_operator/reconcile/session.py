@@ -79,6 +79,8 @@ class Context:
     kube: Kube
     settings: Settings
     transport: httpx.AsyncBaseTransport | None = None
+    # Where plugin archives are downloaded from (the real network unless a test says otherwise).
+    archive_transport: httpx.AsyncBaseTransport | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     references: ReferenceIndex = field(default_factory=_NoIndex)

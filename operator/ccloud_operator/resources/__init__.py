@@ -5,6 +5,7 @@ Pure data: no I/O, no HTTP, no Kubernetes client.
 
 from ccloud_operator.resources.api_key import API_KEY, ApiKeySpec, ApiKeyStatus
 from ccloud_operator.resources.base import API_VERSION, GROUP, VERSION
+from ccloud_operator.resources.connector_plugin import CONNECTOR_PLUGIN, ConnectorPluginSpec, ConnectorPluginStatus
 from ccloud_operator.resources.kinds import Kind
 from ccloud_operator.resources.service_account import (
     SERVICE_ACCOUNT,
@@ -15,15 +16,18 @@ from ccloud_operator.resources.service_account import (
 __all__ = [
     "API_KEY",
     "API_VERSION",
+    "CONNECTOR_PLUGIN",
     "GROUP",
     "KINDS",
     "SERVICE_ACCOUNT",
     "VERSION",
     "ApiKeySpec",
     "ApiKeyStatus",
+    "ConnectorPluginSpec",
+    "ConnectorPluginStatus",
     "Kind",
     "ServiceAccountSpec",
     "ServiceAccountStatus",
 ]
 
-KINDS: tuple[Kind, ...] = (SERVICE_ACCOUNT, API_KEY)
+KINDS: tuple[Kind, ...] = (SERVICE_ACCOUNT, API_KEY, CONNECTOR_PLUGIN)

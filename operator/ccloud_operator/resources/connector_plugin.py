@@ -70,7 +70,9 @@ class SecretKeyRef(CamelModel):
 
 class ConfigMapKeyRef(CamelModel):
     name: str = Field(min_length=1, max_length=253, description="Name of the ConfigMap in this namespace.")
-    key: str = Field(min_length=1, max_length=253, description="The key in the ConfigMap's binaryData holding the archive.")
+    key: str = Field(
+        min_length=1, max_length=253, description="The key in the ConfigMap's binaryData holding the archive."
+    )
 
 
 ARCHIVE_RULES: JsonDict = {
