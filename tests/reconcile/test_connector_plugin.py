@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ccloud_emulator import Emulator, Timing
-from ccloud_operator.confluent import ConfluentClient, Credentials
+from ccloud_operator.confluent import ConfluentClient, Credentials, RetryPolicy
 from ccloud_operator.reconcile import engine
 from ccloud_operator.reconcile.kinds.connector_plugin import ConnectorPluginReconciler
 from ccloud_operator.reconcile.outcome import Ready, Retry, Terminal, Waiting
@@ -305,3 +305,19 @@ async def test_adoption_by_name_and_both_deletion_policies(h: Harness, emulator:
     assert (await engine.delete(h.ctx, PLUGIN, h.target(doomed, CONNECTOR_PLUGIN))).reason == "Deleted"
     async with confluent(emulator) as client:
         assert await client.plugins.find_by_display_name(emulator.environment_id, "doomed") is None
+
+
+async def test_an_archive_host_that_does_not_answer_is_retried_with_backoff(h: Harness, emulator: Emulator) -> None:
+    h.ctx.archive_transport = None  # the real network: a port on 127.0.0.1 where nothing listens
+    h.ctx.retry = RetryPolicy(max_attempts=1, base=2.0, rand=lambda: 1.0)  # no jitter: the backoff itself
+    spec = ccpm(emulator, version())
+    spec["versions"][0]["archive"]["url"] = "http://127.0.0.1:9/datagen.zip"
+    h.create(CONNECTOR_PLUGIN, "unanswered", spec)
+    delays = []
+    for attempt in (1, 2, 3):
+        outcome = await h.reconcile(PLUGIN, "unanswered", attempt)
+        assert isinstance(outcome, Retry) and outcome.reason == "ArchiveUnreachable", outcome
+        assert "127.0.0.1:9/datagen.zip" in outcome.message
+        delays.append(outcome.after)
+    assert delays[0] < delays[1] < delays[2] <= h.ctx.settings.retry_cap_seconds, delays
+    assert emulator.calls("POST", "/ccpm/v1/presigned-upload-url") == []

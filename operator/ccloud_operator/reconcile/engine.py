@@ -125,7 +125,13 @@ async def reconcile(ctx: Context, kind: KindReconciler[SpecT, StatusT], target: 
     credentials, source = found
 
     session = Session(
-        ctx=ctx, target=target, spec=spec, status=status, client=ctx.client(credentials), baseline=dict(target.status)
+        ctx=ctx,
+        target=target,
+        spec=spec,
+        status=status,
+        client=ctx.client(credentials),
+        baseline=dict(target.status),
+        attempt=attempt,
     )
     try:
         outcome = await _watching_the_governor(session, previous, kind.sync(session))
@@ -245,7 +251,13 @@ async def _delete(
         return found
     credentials, source = found
     session = Session(
-        ctx=ctx, target=target, spec=spec, status=status, client=ctx.client(credentials), baseline=dict(target.status)
+        ctx=ctx,
+        target=target,
+        spec=spec,
+        status=status,
+        client=ctx.client(credentials),
+        baseline=dict(target.status),
+        attempt=attempt,
     )
     try:
         return await kind.delete(session)

@@ -145,6 +145,8 @@ class Session(Generic[SpecT, StatusT]):
     extra_conditions: list[Condition] = field(default_factory=list)
     # The status as the apiserver has it now: every write is a merge patch against this.
     baseline: dict[str, Any] = field(default_factory=dict)
+    # This object's failures in a row, from 1: for a kind that schedules its own backoff.
+    attempt: int = 1
 
     @property
     def ref(self) -> ObjectRef:

@@ -129,7 +129,7 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
         try:
             return await self._sync(s)
         except ArchiveProblem as problem:
-            return problem.outcome(s.ctx.settings)
+            return problem.outcome(s)
 
     async def _sync(self, s: PluginSession) -> Outcome:
         name = s.spec.display_name or s.ref.name

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from ccloud_operator import archives
+from ccloud_operator.reconcile.engine import backoff
 from ccloud_operator.reconcile.outcome import Retry, Terminal, Waiting
 from ccloud_operator.reconcile.session import Session
 from ccloud_operator.resources.connector_plugin import Archive, ConnectorPluginSpec, ConnectorPluginStatus
-from ccloud_operator.settings import Settings
 
 __all__ = ["ArchiveProblem", "Uploaded", "obtain_and_upload"]
 
@@ -41,11 +41,13 @@ class ArchiveProblem(Exception):
         self.retry_after = retry_after
         self.missing = missing
 
-    def outcome(self, settings: Settings) -> Retry | Terminal | Waiting:
+    def outcome(self, s: PluginSession) -> Retry | Terminal | Waiting:
         if self.missing:
-            return Waiting(self.reason, self.message, after=settings.resync_seconds, synced=False)
+            return Waiting(self.reason, self.message, after=s.ctx.settings.resync_seconds, synced=False)
         if self.retry_after is not None:
-            return Retry(self.reason, self.message, min(settings.retry_cap_seconds, max(1.0, self.retry_after)))
+            # Capped exponential backoff with full jitter, never sooner than the server asked.
+            after = max(self.retry_after, backoff(s.ctx, s.attempt))
+            return Retry(self.reason, self.message, min(s.ctx.settings.retry_cap_seconds, after))
         return Terminal(self.reason, self.message)
 
 
@@ -97,8 +99,6 @@ async def _obtain(s: PluginSession, archive: Archive, where: str) -> archives.Ar
             "Fix the sha256, or the archive.",
         ) from None
     except archives.Unreachable as exc:
-        raise ArchiveProblem(
-            "ArchiveUnreachable", f"{where}: {exc}", retry_after=exc.retry_after or s.ctx.settings.wait_seconds * 5
-        ) from None
+        raise ArchiveProblem("ArchiveUnreachable", f"{where}: {exc}", retry_after=exc.retry_after or 0.0) from None
     except archives.ArchiveError as exc:
         raise ArchiveProblem("ArchiveRejected", f"{where}: {exc}") from None
