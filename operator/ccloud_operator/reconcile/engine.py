@@ -124,15 +124,7 @@ async def reconcile(ctx: Context, kind: KindReconciler[SpecT, StatusT], target: 
         return found
     credentials, source = found
 
-    session = Session(
-        ctx=ctx,
-        target=target,
-        spec=spec,
-        status=status,
-        client=ctx.client(credentials),
-        baseline=dict(target.status),
-        attempt=attempt,
-    )
+    session = _session(ctx, target, spec, status, credentials, attempt)
     try:
         outcome = await _watching_the_governor(session, previous, kind.sync(session))
     except ConfluentError as exc:
@@ -250,7 +242,18 @@ async def _delete(
     if not isinstance(found, tuple):
         return found
     credentials, source = found
-    session = Session(
+    session = _session(ctx, target, spec, status, credentials, attempt)
+    try:
+        return await kind.delete(session)
+    except ConfluentError as exc:
+        return classify(exc, attempt, ctx.retry, ctx.settings.retry_cap_seconds, source)
+
+
+def _session(
+    ctx: Context, target: Target, spec: SpecT, status: StatusT, credentials: Credentials, attempt: int
+) -> Session[SpecT, StatusT]:
+    """The session a kind works in, its writes patched against the status the object was read with."""
+    return Session(
         ctx=ctx,
         target=target,
         spec=spec,
@@ -259,10 +262,6 @@ async def _delete(
         baseline=dict(target.status),
         attempt=attempt,
     )
-    try:
-        return await kind.delete(session)
-    except ConfluentError as exc:
-        return classify(exc, attempt, ctx.retry, ctx.settings.retry_cap_seconds, source)
 
 
 async def delete_confirmed(remove: Callable[[], Awaitable[None]], read: Callable[[], Awaitable[object]]) -> bool:
