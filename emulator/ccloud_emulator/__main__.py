@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
         ("plugin-version-processing", "a CCPM plugin version stays PROCESSING"),
         ("api-key-propagation", "a new API key answers 401"),
         ("connector-listing", "a new connector is missing from the lists"),
+        ("connector-pause-resume", "a pause or resume takes to show in the status"),
     ):
         serve.add_argument(f"--{name}", type=float, default=0.0, metavar="SECONDS", help=f"how long {what}")
     serve.add_argument("--access-log", action="store_true", help="log every request")
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                 plugin_version_processing=args.plugin_version_processing,
                 api_key_propagation=args.api_key_propagation,
                 connector_listing=args.connector_listing,
+                connector_pause_resume=args.connector_pause_resume,
             ),
             state_file=args.state_file,
             base_url=args.base_url,

@@ -1,8 +1,8 @@
 """The admin HTTP API under `/_emulator/`, a prefix no real client uses.
 
 Each route is a thin JSON wrapper over the Python admin API of `Emulator` (faults, rate limit,
-request log, reset, timing, connector and plugin version outcomes, seeding). It is exempt from auth, rate limiting and
-the request log. It never returns a secret.
+request log, reset, timing, connector outcomes and failures, plugin version outcomes, seeding). It is
+exempt from auth, rate limiting and the request log. It never returns a secret.
 """
 
 from __future__ import annotations
@@ -66,6 +66,32 @@ def _str(data: dict[str, Any], name: str, default: str | None = None) -> str:
     if not isinstance(value, str):
         raise AdminError(f"{name} must be a string")
     return value
+
+
+def _opt_str(data: dict[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    if value is not None and not isinstance(value, str):
+        raise AdminError(f"{name} must be a string")
+    return value
+
+
+def _strings(data: dict[str, Any], name: str) -> list[str]:
+    value = data.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise AdminError(f"{name} must be a list of strings")
+    return value
+
+
+def _failure_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """What connector outcomes and failures share; `heals_after` null means no restart heals it."""
+    return {
+        "errors_from_trace": _strings(data, "errors_from_trace"),
+        "validation_errors": _strings(data, "validation_errors"),
+        "override_message": _str(data, "override_message", ""),
+        "heals_after": _opt_int(data, "heals_after") if "heals_after" in data else 1,
+        "environment_id": _opt_str(data, "environment_id"),
+        "cluster_id": _opt_str(data, "cluster_id"),
+    }
 
 
 def admin_routes(emu: Emulator) -> list[Route]:
@@ -177,7 +203,16 @@ def admin_routes(emu: Emulator) -> list[Route]:
         state = _str(data, "state")
         if state not in ConnectorState.__members__:
             raise AdminError(f"state must be one of {', '.join(ConnectorState.__members__)}")
-        emu.set_connector_outcome(name if isinstance(name, str) else None, state, _str(data, "trace", ""))
+        emu.set_connector_outcome(
+            name if isinstance(name, str) else None, state, _str(data, "trace", ""), **_failure_fields(data)
+        )
+        return Response(status_code=204)
+
+    async def connector_failures(request: Request) -> Response:
+        data = await _body(request)
+        emu.fail_connector(
+            _str(data, "name"), _str(data, "trace"), task=_opt_int(data, "task"), **_failure_fields(data)
+        )
         return Response(status_code=204)
 
     async def version_outcomes(request: Request) -> Response:
@@ -195,7 +230,9 @@ def admin_routes(emu: Emulator) -> list[Route]:
             try:
                 response: Response = await handler(request)
             except (AdminError, ValueError, KeyError) as error:
-                return _json({"error": str(error)}, 400)
+                # a KeyError's str() is its repr; its message reads better
+                message = error.args[0] if isinstance(error, KeyError) and error.args else error
+                return _json({"error": str(message)}, 400)
             return response
 
         return run
@@ -215,6 +252,7 @@ def admin_routes(emu: Emulator) -> list[Route]:
         ("/kafka-clusters", clusters, ["POST"]),
         ("/api-keys", api_keys, ["POST"]),
         ("/connector-outcomes", outcomes, ["POST"]),
+        ("/connector-failures", connector_failures, ["POST"]),
         ("/version-outcomes", version_outcomes, ["POST"]),
     ]
     return [Route(p + path, guarded(handler), methods=methods) for path, handler, methods in table]

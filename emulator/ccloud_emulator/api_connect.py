@@ -1,17 +1,23 @@
 """connect/v1 connectors: Kafka-Connect-REST style, addressed by name inside an environment and cluster.
 
 A connector is PROVISIONING until `timing.connector_provisioning` has passed since it was created (or
-restarted), then RUNNING, or the outcome set for its name (FAILED or DEGRADED with a trace). A config
-update changes the config only: the state stays what it was. Pause and resume take effect at once.
-Reads mask sensitive values (PASSWORD-like keys and the plugin's sensitive properties) and add the
-keys the server owns; a masked value written back keeps the stored one. Custom connectors (`clcc-`)
-must name a plugin that exists, a READY version, and one of its classes. The connector ID appears
-only in the expanded list. Errors use Connect's own shapes.
+restarted), then RUNNING, or FAILED / DEGRADED when it carries a failure: one an outcome set for its
+next provisioning, or one a test forced on it or on a task (`Emulator.fail_connector`). A restart
+counts down the failures of what it restarts (the connector and its tasks, or one task) and heals
+those that reach zero. A config update changes the config only: the state stays what it was. A pause
+or resume shows after `timing.connector_pause_resume` (a connector still provisioning starts in the
+state asked for). Reads mask sensitive values (PASSWORD-like keys and the plugin's sensitive
+properties) and add the keys the server owns; a masked value written back keeps the stored one, and
+the server's keys written back are not stored. Custom connectors (`clcc-`) must name a plugin that
+exists, a READY version, and one of its classes; their names and task counts have Confluent's limits.
+The connector ID appears only in the expanded list. Errors use Connect's own shapes.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -27,11 +33,12 @@ from ccloud_emulator.state import (
     Connector,
     ConnectorKind,
     ConnectorState,
+    Failure,
     KafkaCluster,
     VersionPhase,
 )
 
-__all__ = ["MASK", "ConnectApi", "connector_state", "looks_sensitive"]
+__all__ = ["MASK", "ConnectApi", "connector_state", "failing", "looks_sensitive", "shows_paused", "tasks_max"]
 
 MASK = "****************"
 _MASKED = re.compile(r"^\*{2,}$")
@@ -44,7 +51,13 @@ _ALWAYS_SENSITIVE = {
     "sasl.jaas.config",
 }
 _SENSITIVE_WORDS = {"password", "passwd", "secret", "credentials", "passphrase", "token"}
-_EXPANSIONS = ("id", "info", "status")
+# the keys the server adds to every config it returns; written back, they are not stored
+_SERVER_KEYS = ("cloud.environment", "cloud.provider", "kafka.endpoint", "kafka.region")
+_KAFKA_CREDENTIALS = ("kafka.api.key", "kafka.api.secret")
+# Confluent's limits for custom connectors (CONTRACT.md 2.1)
+_CUSTOM_NAME_LENGTH = 64
+_CUSTOM_NAME_PUNCTUATION = frozenset(".,&_+|[] -")
+_CUSTOM_TASKS = 5
 _BASE = "/connect/v1/environments/{environment_id}/clusters/{kafka_cluster_id}"
 
 
@@ -54,12 +67,50 @@ def looks_sensitive(key: str) -> bool:
     return lowered in _ALWAYS_SENSITIVE or any(w in _SENSITIVE_WORDS for w in re.split(r"[._-]", lowered))
 
 
+def shows_paused(connector: Connector, now: float) -> bool:
+    """Whether the status says paused: what was asked, once the pause or resume has taken effect."""
+    return connector.paused if now >= connector.pause_at else connector.was_paused
+
+
+def failing(connector: Connector) -> list[Failure]:
+    """The failures that show: the connector's own first, then its tasks' (of tasks it has) by task."""
+    count = tasks_max(connector.config)
+    own = [f for f in connector.failures if f.task is None]
+    tasks = sorted((f for f in connector.failures if f.task is not None and f.task < count), key=lambda f: f.task or 0)
+    return own + tasks
+
+
 def connector_state(connector: Connector, now: float) -> ConnectorState:
-    if connector.paused:
-        return ConnectorState.PAUSED
     if now < connector.provisioned_at:
         return ConnectorState.PROVISIONING
-    return connector.outcome
+    if shows_paused(connector, now):
+        return ConnectorState.PAUSED
+    failures = failing(connector)
+    if not failures:
+        return ConnectorState.RUNNING
+    # a failed task leaves the connector running, degraded; its own failure fails it and every task
+    return ConnectorState.FAILED if failures[0].task is None else ConnectorState.DEGRADED
+
+
+def _count_restart(failures: list[Failure], restarted: Callable[[Failure], bool]) -> list[Failure]:
+    """The failures left after a restart: each one restarted counts down, and is healed at zero."""
+    kept: list[Failure] = []
+    for failure in failures:
+        if restarted(failure) and failure.heals_after is not None:
+            failure.heals_after -= 1
+            if failure.heals_after <= 0:
+                continue
+        kept.append(failure)
+    return kept
+
+
+def _custom_name_problem(name: str) -> str | None:
+    if len(name) > _CUSTOM_NAME_LENGTH:
+        return f"at most {_CUSTOM_NAME_LENGTH} characters"
+    for char in name:
+        if char not in _CUSTOM_NAME_PUNCTUATION and unicodedata.category(char)[0] not in "LNM":
+            return f"no {char!r}: letters, digits, marks and . , & _ + | [ ] - and space only"
+    return None
 
 
 def _semver_key(text: str) -> tuple[int, int, int, int, str]:
@@ -77,7 +128,8 @@ def _bad(message: str) -> ApiError:
     return ApiError(400, message)
 
 
-def _tasks_max(config: dict[str, str]) -> int:
+def tasks_max(config: dict[str, str]) -> int:
+    """How many tasks a config runs: `tasks.max`, at least one."""
     try:
         return max(1, int(config.get("tasks.max", "1")))
     except ValueError:
@@ -124,8 +176,20 @@ class ConnectApi:
 
     # rendering
 
+    def _sensitive(self, connector: Connector) -> set[str]:
+        """The plugin's sensitive properties: the version's (immutable), or a legacy plugin's as it is now."""
+        names = set(connector.sensitive)
+        state = self.core.state
+        legacy = state.legacy_plugins.get(connector.plugin_id)
+        if legacy is not None:
+            names.update(legacy.sensitive_config_properties)
+        version = state.ccpm_versions.get(connector.version_id)
+        if version is not None:
+            names.update(version.sensitive_config_properties)
+        return names
+
     def _config(self, connector: Connector, cluster: KafkaCluster) -> dict[str, str]:
-        sensitive = set(connector.sensitive)
+        sensitive = self._sensitive(connector)
         shown = {k: MASK if k in sensitive or looks_sensitive(k) else v for k, v in connector.config.items()}
         if connector.connector_class:
             shown.setdefault("connector.class", connector.connector_class)
@@ -146,34 +210,36 @@ class ConnectApi:
         return {
             "name": connector.name,
             "config": self._config(connector, cluster),
-            "tasks": [{"connector": connector.name, "task": i} for i in range(_tasks_max(connector.config))],
+            "tasks": [{"connector": connector.name, "task": i} for i in range(tasks_max(connector.config))],
             "type": connector.type,
         }
 
     def _status(self, connector: Connector, now: float) -> dict[str, Any]:
         state = connector_state(connector, now)
-        count = _tasks_max(connector.config)
-        failing = {
-            ConnectorState.FAILED: range(count),
-            ConnectorState.DEGRADED: range(1),
-        }.get(state, range(0))
-        task_state = {ConnectorState.PAUSED: "PAUSED"}.get(state, "RUNNING")
-        tasks = [
-            {
-                "id": i,
-                "state": "FAILED" if i in failing else task_state,
-                "worker_id": connector.name,
-                "msg": connector.trace if i in failing else "",
-            }
-            for i in range(count)
-            if state is not ConnectorState.PROVISIONING
-        ]
-        trace = connector.trace if state in (ConnectorState.FAILED, ConnectorState.DEGRADED) else ""
+        failures = failing(connector) if state in (ConnectorState.FAILED, ConnectorState.DEGRADED) else []
+        own = failures[0] if failures and failures[0].task is None else None
+        by_task = {f.task: f for f in failures if f.task is not None}
+        tasks: list[dict[str, Any]] = []
+        if state is not ConnectorState.PROVISIONING:
+            for i in range(tasks_max(connector.config)):
+                failure = own or by_task.get(i)
+                task_state = "PAUSED" if state is ConnectorState.PAUSED else "FAILED" if failure else "RUNNING"
+                tasks.append(
+                    {"id": i, "state": task_state, "worker_id": connector.name, "msg": failure.trace if failure else ""}
+                )
         return {
             "name": connector.name,
-            "connector": {"state": state.value, "worker_id": connector.name, "trace": trace},
+            "connector": {
+                "state": state.value,
+                "worker_id": connector.name,
+                "trace": failures[0].trace if failures else "",
+            },
             "tasks": tasks,
             "type": connector.type,
+            # Not in the spec; what real status reads carry beside it (CONTRACT.md 2.2).
+            "errors_from_trace": [{"error": error} for f in failures for error in f.errors_from_trace],
+            "validation_errors": [error for f in failures for error in f.validation_errors],
+            "override_message": next((f.override_message for f in failures if f.override_message), ""),
         }
 
     # validation
@@ -189,6 +255,13 @@ class ConnectApi:
             for key, value in config.items():
                 if _MASKED.match(value) and key in existing.config:
                     config[key] = existing.config[key]
+        # What a read added goes back unstored: the server's own keys, and the masked Kafka
+        # credentials it shows for a service account connector (a mask is never a credential).
+        for key in _SERVER_KEYS:
+            config.pop(key, None)
+        for key in _KAFKA_CREDENTIALS:
+            if _MASKED.match(config.get(key, "")):
+                del config[key]
         config.setdefault("name", name)
         if config["name"] != name:
             raise _bad(f"config 'name' ({config['name']}) must equal the connector name ({name})")
@@ -198,6 +271,14 @@ class ConnectApi:
         kind = ConnectorKind(kind_text)
         if existing is not None and existing.kind is not kind:
             raise _bad("confluent.connector.type cannot be changed")
+        if kind is ConnectorKind.CUSTOM:
+            problem = _custom_name_problem(name) if existing is None else None
+            if problem:
+                raise _bad(f"Connector name '{name}' is invalid for a custom connector: {problem}")
+            if tasks_max(config) > _CUSTOM_TASKS:
+                raise _bad(
+                    f"tasks.max ({config['tasks.max']}) is over {_CUSTOM_TASKS}, the most a custom connector runs"
+                )
         self._check_kafka_auth(who, config)
         now = self.core.now()
         if kind is ConnectorKind.CUSTOM:
@@ -209,13 +290,14 @@ class ConnectApi:
             ctype = "sink" if "sink" in connector_class.lower() else "source"
             sensitive, plugin_id, version_id = [], "", ""
         if existing is None:
-            outcome = self.core.take_outcome(name)
-            provisioned_at = now + self.core.timing.connector_provisioning
-            state, trace = (outcome.state, outcome.trace) if outcome else (ConnectorState.RUNNING, "")
+            outcome = self.core.take_outcome(cluster.env_id, cluster.id, name)
+            first = outcome.failure() if outcome else None
+            provisioned_at, failures = now + self.core.timing.connector_provisioning, [first] if first else []
         else:
-            # An update is no new provisioning: RUNNING stays RUNNING, PAUSED stays PAUSED, and one
-            # still provisioning keeps its deadline, as the real read after an update shows.
-            provisioned_at, state, trace = existing.provisioned_at, existing.outcome, existing.trace
+            # An update is no new provisioning: RUNNING stays RUNNING, PAUSED stays PAUSED, FAILED
+            # stays FAILED, and one still provisioning keeps its deadline, as the real read after an
+            # update shows.
+            provisioned_at, failures = existing.provisioned_at, existing.failures
         return Connector(
             id=existing.id if existing else self.core.new_id("clcc-" if kind is ConnectorKind.CUSTOM else "lcc-"),
             env_id=cluster.env_id,
@@ -230,9 +312,10 @@ class ConnectApi:
             created_at=existing.created_at if existing else now,
             updated_at=now,
             provisioned_at=provisioned_at,
-            outcome=state,
-            trace=trace,
+            failures=failures,
             paused=existing.paused if existing else False,
+            was_paused=existing.was_paused if existing else False,
+            pause_at=existing.pause_at if existing else 0.0,
             connector_class=connector_class,
         )
 
@@ -330,12 +413,7 @@ class ConnectApi:
                 if "info" in wanted:
                     entry["info"] = self._info(c, cluster)
                 if "status" in wanted:
-                    entry["status"] = {
-                        **self._status(c, now),
-                        "errors_from_trace": [],
-                        "validation_errors": [],
-                        "override_message": "",
-                    }
+                    entry["status"] = self._status(c, now)
                 entry["extensions"] = {}
                 body[c.name] = entry
         return json_response(body)
@@ -406,7 +484,7 @@ class ConnectApi:
             config = self._config(connector, cluster)
             tasks = [
                 {"id": {"connector": connector.name, "task": i}, "config": config}
-                for i in range(_tasks_max(connector.config))
+                for i in range(tasks_max(connector.config))
             ]
         return json_response(tasks)
 
@@ -421,36 +499,43 @@ class ConnectApi:
         with self.core.lock:
             _, connector = self._connector(who, request)
             if connector.paused != paused:
+                now = self.core.now()
+                connector.was_paused = shows_paused(connector, now)
                 connector.paused = paused
-                connector.updated_at = self.core.now()
+                # One still provisioning comes up in the state asked for: paused, it never runs.
+                lag = self.core.timing.connector_pause_resume if now >= connector.provisioned_at else 0.0
+                connector.pause_at = now + lag
+                connector.updated_at = now
                 self.core.commit()
         return Response(status_code=202)
 
     async def restart(self, request: Request) -> Response:
+        """Restart the connector and its tasks: it provisions again, and every failure counts a restart."""
         who = caller(request)
         with self.core.lock:
-            _, connector = self._connector(who, request)
+            cluster, connector = self._connector(who, request)
             if not connector.paused:
                 now = self.core.now()
-                outcome = self.core.take_outcome(connector.name)
-                connector.outcome = outcome.state if outcome else ConnectorState.RUNNING
-                connector.trace = outcome.trace if outcome else ""
+                connector.failures = _count_restart(connector.failures, lambda f: True)
+                outcome = self.core.take_outcome(cluster.env_id, cluster.id, connector.name)
+                failure = outcome.failure() if outcome else None
+                if failure is not None:
+                    connector.fail(failure)
                 connector.provisioned_at = now + self.core.timing.connector_provisioning
                 connector.updated_at = now
                 self.core.commit()
         return Response(status_code=202)
 
     async def restart_task(self, request: Request) -> Response:
+        """Restart one task: its own failure counts a restart; the connector's failure does not."""
         who = caller(request)
         with self.core.lock:
             _, connector = self._connector(who, request)
             task_id: int = request.path_params["task_id"]
-            if not 0 <= task_id < _tasks_max(connector.config):
+            if not 0 <= task_id < tasks_max(connector.config):
                 raise _not_found()
-            # A degraded connector's failing task is task 0: restarting it heals the connector.
-            if task_id == 0 and connector_state(connector, self.core.now()) is ConnectorState.DEGRADED:
-                connector.outcome = ConnectorState.RUNNING
-                connector.trace = ""
+            if not connector.paused:
+                connector.failures = _count_restart(connector.failures, lambda f: f.task == task_id)
                 connector.updated_at = self.core.now()
                 self.core.commit()
         return Response(status_code=202)

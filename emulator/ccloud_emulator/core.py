@@ -19,9 +19,9 @@ from pathlib import Path
 
 from starlette.requests import Request
 
-from ccloud_emulator.state import ApiKey, ConnectorState, State
+from ccloud_emulator.state import ApiKey, ConnectorState, Failure, State
 
-__all__ = ["ARCHIVE_LIMIT", "Caller", "Core", "Outcome", "RequestRecord", "Timing", "timestamp"]
+__all__ = ["ARCHIVE_LIMIT", "Caller", "Core", "Outcome", "OutcomeKey", "RequestRecord", "Timing", "timestamp"]
 
 # CONTRACT.md §5: the Confluent CLI refuses archives over 1 GiB
 ARCHIVE_LIMIT = 1 << 30
@@ -39,6 +39,7 @@ class Timing:
     plugin_version_processing: float = 0.0  # CCPM version PROCESSING -> READY / FAILED
     api_key_propagation: float = 0.0  # a new API key answers 401 until then
     connector_listing: float = 0.0  # a new connector is missing from the lists until then
+    connector_pause_resume: float = 0.0  # a pause or resume shows in the status after this long
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,31 @@ class Caller:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How the next provisioning of a connector ends."""
+    """How the next provisioning of a connector ends: RUNNING, or FAILED or DEGRADED (task 0 fails)."""
 
     state: ConnectorState
     trace: str
+    errors_from_trace: tuple[str, ...] = ()
+    validation_errors: tuple[str, ...] = ()
+    override_message: str = ""
+    heals_after: int | None = 1
+
+    def failure(self) -> Failure | None:
+        """The failure the provisioning ends with, fresh for each connector it falls on."""
+        if self.state is ConnectorState.RUNNING:
+            return None
+        return Failure(
+            trace=self.trace,
+            task=None if self.state is ConnectorState.FAILED else 0,
+            errors_from_trace=list(self.errors_from_trace),
+            validation_errors=list(self.validation_errors),
+            override_message=self.override_message,
+            heals_after=self.heals_after,
+        )
+
+
+# whom an outcome is for: (environment, Kafka cluster, connector name), None matching any
+OutcomeKey = tuple[str | None, str | None, str | None]
 
 
 def timestamp(epoch: float) -> str:
@@ -102,7 +124,7 @@ class Core:
         # A threading lock, not an asyncio one: the Python admin API is called from other threads
         # (serve_in_thread); no handler awaits while holding it.
         self.lock = threading.RLock()
-        self.outcomes: dict[str | None, Outcome] = {}
+        self.outcomes: dict[OutcomeKey, Outcome] = {}
         # the error message the next CCPM version with this version string (None: any) fails with;
         # "" makes it READY
         self.version_outcomes: dict[str | None, str] = {}
@@ -139,9 +161,14 @@ class Core:
     def new_uuid() -> str:
         return str(uuid.uuid4())
 
-    def take_outcome(self, name: str) -> Outcome | None:
-        """The outcome set for this connector name (or for any name), used once."""
-        return self.outcomes.pop(name, None) or self.outcomes.pop(None, None)
+    def take_outcome(self, env_id: str, cluster_id: str, name: str) -> Outcome | None:
+        """The outcome set for this connector (one set for its name first, then one for any), used once."""
+        for wanted in (name, None):
+            for key in list(self.outcomes):
+                env, cluster, named = key
+                if named == wanted and env in (None, env_id) and cluster in (None, cluster_id):
+                    return self.outcomes.pop(key)
+        return None
 
     def take_version_outcome(self, version: str) -> str | None:
         """The outcome set for this version string (or for any), used once: a message, or "" for READY."""

@@ -12,7 +12,7 @@ import dataclasses
 import fnmatch
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from ccloud_emulator.admin import admin_routes
 from ccloud_emulator.api_ccpm import CcpmApi
-from ccloud_emulator.api_connect import ConnectApi
+from ccloud_emulator.api_connect import ConnectApi, tasks_max
 from ccloud_emulator.api_custom_plugins import CustomPluginApi
 from ccloud_emulator.api_iam import IamApi
 from ccloud_emulator.api_org import OrgApi
@@ -35,8 +35,10 @@ from ccloud_emulator.state import (
     ApiKey,
     Cloud,
     ClusterKind,
+    Connector,
     ConnectorState,
     Environment,
+    Failure,
     KafkaCluster,
     Organization,
     State,
@@ -51,6 +53,32 @@ DEFAULT_API_KEY = "EMUKEY0000000001"
 DEFAULT_API_SECRET = ("EmulatorCloudApiSecret" * 3)[:64]
 # The request log keeps the most recent calls only, so a long-running emulator stays small.
 REQUEST_LOG_LIMIT = 100_000
+
+
+def _failure(
+    trace: str,
+    task: int | None,
+    errors_from_trace: Sequence[str],
+    validation_errors: Sequence[str],
+    override_message: str,
+    heals_after: int | None,
+) -> Failure:
+    """A failure as a test asked for it, checked (a plain string is not a list of errors)."""
+    for what, items in (("errors_from_trace", errors_from_trace), ("validation_errors", validation_errors)):
+        if isinstance(items, str) or not all(isinstance(item, str) for item in items):
+            raise ValueError(f"{what} must be a list of strings")
+    if heals_after is not None and (isinstance(heals_after, bool) or heals_after < 1):
+        raise ValueError("heals_after must be at least 1, or None for a failure no restart heals")
+    if task is not None and (isinstance(task, bool) or task < 0):
+        raise ValueError("task must be a task number, 0 or more")
+    return Failure(
+        trace=trace,
+        task=task,
+        errors_from_trace=list(errors_from_trace),
+        validation_errors=list(validation_errors),
+        override_message=override_message,
+        heals_after=heals_after,
+    )
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -390,13 +418,88 @@ class Emulator:
         with self.core.lock:
             self.limiter.configure(rate, burst, concurrency)
 
-    def set_connector_outcome(self, name: str | None, state: str, trace: str = "") -> None:
-        """How the next provisioning of connector `name` (None: of any connector) ends."""
+    def set_connector_outcome(
+        self,
+        name: str | None,
+        state: str,
+        trace: str = "",
+        *,
+        errors_from_trace: Sequence[str] = (),
+        validation_errors: Sequence[str] = (),
+        override_message: str = "",
+        heals_after: int | None = 1,
+        environment_id: str | None = None,
+        cluster_id: str | None = None,
+    ) -> None:
+        """How the next provisioning (a create, or a restart) of connector `name` ends, once.
+
+        None for `name`, `environment_id` or `cluster_id` matches any; an outcome set for the name
+        is taken before one for any name. RUNNING, or FAILED (every task fails with it) or DEGRADED
+        (task 0 fails), showing `trace`, `errors_from_trace` (as `[{"error": …}]`),
+        `validation_errors` and `override_message` in the status. The failure then lasts like one
+        from `fail_connector`: `heals_after` restarts heal it (None: none does).
+        """
         outcome = ConnectorState(state)
         if outcome not in (ConnectorState.RUNNING, ConnectorState.FAILED, ConnectorState.DEGRADED):
             raise ValueError("a provisioning ends RUNNING, FAILED or DEGRADED")
+        failure = _failure(trace, None, errors_from_trace, validation_errors, override_message, heals_after)
         with self.core.lock:
-            self.core.outcomes[name] = Outcome(outcome, trace)
+            self.core.outcomes[environment_id, cluster_id, name] = Outcome(
+                outcome,
+                failure.trace,
+                tuple(failure.errors_from_trace),
+                tuple(failure.validation_errors),
+                failure.override_message,
+                failure.heals_after,
+            )
+
+    def fail_connector(
+        self,
+        name: str,
+        trace: str,
+        *,
+        task: int | None = None,
+        errors_from_trace: Sequence[str] = (),
+        validation_errors: Sequence[str] = (),
+        override_message: str = "",
+        heals_after: int | None = 1,
+        environment_id: str | None = None,
+        cluster_id: str | None = None,
+    ) -> None:
+        """Make an existing connector FAILED now, every task with it; or, with `task`, make that task
+        FAILED and the connector DEGRADED. The status shows `trace` (the connector's `trace` and the
+        failed tasks' `msg`), `errors_from_trace` (as `[{"error": …}]`), `validation_errors` and
+        `override_message`.
+
+        A restart of what failed (the connector's restart for either; the task's restart for a task)
+        counts down `heals_after`: the restart that reaches 0 heals it, so 1 (the default) fails once,
+        N fails through N - 1 restarts, and None never heals. It replaces an earlier failure of the
+        same connector or task. A connector still provisioning shows it once provisioned; a paused
+        one once resumed. The connector is found by name in the environment and cluster given (None:
+        any); KeyError if there is none, ValueError if the name is in several clusters.
+        """
+        failure = _failure(trace, task, errors_from_trace, validation_errors, override_message, heals_after)
+        with self.core.lock:
+            connector = self._find_connector(name, environment_id, cluster_id)
+            if task is not None and not 0 <= task < tasks_max(connector.config):
+                raise ValueError(f"connector {name} has no task {task}")
+            connector.fail(failure)
+            connector.updated_at = self.core.now()
+            self.core.commit()
+
+    def _find_connector(self, name: str, environment_id: str | None, cluster_id: str | None) -> Connector:
+        found = [
+            c
+            for c in self.core.state.connectors.values()
+            if c.name == name and environment_id in (None, c.env_id) and cluster_id in (None, c.cluster_id)
+        ]
+        if not found:
+            raise KeyError(
+                f"no connector {name!r} in environment {environment_id or 'any'}, cluster {cluster_id or 'any'}"
+            )
+        if len(found) > 1:
+            raise ValueError(f"connector {name!r} is in several clusters: give cluster_id")
+        return found[0]
 
     def set_version_outcome(self, version: str | None, phase: str, error_message: str = "") -> None:
         """How the processing of the next CCPM plugin version with this version string (None: of any

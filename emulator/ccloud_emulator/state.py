@@ -28,6 +28,7 @@ __all__ = [
     "ConnectorState",
     "ContentFormat",
     "Environment",
+    "Failure",
     "KafkaCluster",
     "LegacyPlugin",
     "Organization",
@@ -231,6 +232,22 @@ class CcpmVersion:
 
 
 @dataclass
+class Failure:
+    """A failure a test made: of the connector itself (`task` None) or of one task.
+
+    `heals_after` counts the restarts (of the connector, or of that task) still needed: the one that
+    brings it to 0 heals it; None means no restart does.
+    """
+
+    trace: str
+    task: int | None = None
+    errors_from_trace: list[str] = field(default_factory=list)
+    validation_errors: list[str] = field(default_factory=list)
+    override_message: str = ""
+    heals_after: int | None = 1
+
+
+@dataclass
 class Connector:
     id: str
     env_id: str
@@ -245,14 +262,23 @@ class Connector:
     created_at: float
     updated_at: float
     provisioned_at: float
-    outcome: ConnectorState
-    trace: str
+    failures: list[Failure] = field(default_factory=list)
+    # the state asked for; until `pause_at` the connector still shows `was_paused` (a pause lags)
     paused: bool = False
+    was_paused: bool = False
+    pause_at: float = 0.0
     # the class the connector runs, which custom connectors may leave out of their config
     connector_class: str = ""
 
+    def fail(self, failure: Failure) -> None:
+        """Add a failure, in place of the one the connector (or that task) already had."""
+        self.failures = [f for f in self.failures if f.task != failure.task] + [failure]
 
-_NESTED: dict[tuple[type[Any], str], type[Any]] = {(CcpmVersion, "connector_classes"): ConnectorClass}
+
+_NESTED: dict[tuple[type[Any], str], type[Any]] = {
+    (CcpmVersion, "connector_classes"): ConnectorClass,
+    (Connector, "failures"): Failure,
+}
 _ENUMS: dict[tuple[type[Any], str], type[StrEnum]] = {
     (KafkaCluster, "cloud"): Cloud,
     (KafkaCluster, "kind"): ClusterKind,
@@ -264,11 +290,20 @@ _ENUMS: dict[tuple[type[Any], str], type[StrEnum]] = {
     (CcpmPlugin, "cloud"): Cloud,
     (CcpmVersion, "content_format"): ContentFormat,
     (Connector, "kind"): ConnectorKind,
-    (Connector, "outcome"): ConnectorState,
 }
 
 
+def _upgrade_connector(raw: dict[str, Any]) -> dict[str, Any]:
+    """A connector saved before failures were a list kept its outcome and trace instead."""
+    if "failures" in raw or raw.get("outcome") not in (ConnectorState.FAILED, ConnectorState.DEGRADED):
+        return raw
+    task = None if raw["outcome"] == ConnectorState.FAILED else 0
+    return {**raw, "failures": [{"trace": raw.get("trace", ""), "task": task}]}
+
+
 def _load(cls: type[Any], raw: dict[str, Any]) -> Any:
+    if cls is Connector:
+        raw = _upgrade_connector(raw)
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         if f.name not in raw:
