@@ -51,6 +51,14 @@ class Settings(BaseSettings):
         gt=0,
         description="How long a reconcile may wait on the rate limit before its status says it is throttled.",
     )
+    failed_grace_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description=(
+            "How long a new or reconfigured connector may report FAILED before it is a failure: Confluent "
+            "reports FAILED now and then while it provisions."
+        ),
+    )
     peering: str | None = Field(default=None, description="kopf peering name; set when running more than one replica.")
     priority: int = Field(
         default=0,

@@ -213,13 +213,18 @@ def examples(ctx: DemoContext) -> str:
 def ready(ctx: DemoContext) -> str:
     if ctx.credentials is None:
         raise Skipped("nothing was applied")
-    kinds = ",".join(f"{plural}.ccloud.operators.dev" for plural in ("serviceaccounts", "apikeys", "connectorplugins"))
+    kinds = ",".join(
+        f"{plural}.ccloud.operators.dev"
+        for plural in ("serviceaccounts", "apikeys", "connectorplugins", "customconnectors")
+    )
     ctx.cluster.kubectl("wait", "--for=condition=Ready", kinds, "--all", "-A", "--timeout=120s", timeout=130)
     table = ctx.cluster.kubectl("get", "ccloud", "-A").stdout.rstrip()
     ctx.hints += [
         "kubectl describe apikeys.ccloud.operators.dev orders-kafka -n team-a",
         "kubectl get secret orders-kafka -n team-a -o jsonpath='{.data.sasl\\.jaas\\.config}' | base64 -d",
         "kubectl delete secret orders-kafka -n team-a   # then watch the key be replaced",
+        "kubectl get customconnector orders-source -n team-a -o jsonpath='{.status.connectorState}'",
+        'kubectl patch customconnector orders-source -n team-a --type merge -p \'{"spec":{"state":"PAUSED"}}\'',
         # The command only: the secret itself is never printed.
         "kubectl get secret ccloud-credentials -n team-a -o jsonpath='{.data.apiSecret}' | base64 -d"
         "   # the Cloud API secret (.data.apiKey: the key)",

@@ -178,6 +178,13 @@ def test_the_demo_restarts_a_killed_operator_and_goes_on_reconciling(
     demo_run.wait_for(r"^==> Running until Ctrl-C$", timeout=150)
     up_in = time.monotonic() - began
     assert "every example is Ready" in demo_run.output
+    # It ends with the connector RUNNING, built from the demo's plugin, service account and key.
+    [row] = [
+        line for line in demo_run.output.splitlines() if "customconnector.ccloud.operators.dev/orders-source" in line
+    ]
+    fields = row.split()  # namespace, name, Ready, Status, ID, State, Plugin, Version, Age
+    assert fields[2:4] == ["True", "Running"] and fields[4].startswith("clcc-"), row
+    assert fields[5:8] == ["RUNNING", "datagen", "0.6.7"], row
     plane = sorted(pid for pid in children(demo_run.pid) if str(demo_run.work_dir) in cmdline(pid))
     assert len(plane) == 3  # etcd, kube-apiserver, kube-controller-manager
     [first] = [pid for pid in children(demo_run.pid) if "ccloud_operator" in cmdline(pid)]

@@ -388,6 +388,7 @@ def test_the_demo_reaches_ready_and_exits_when_asked(tmp_path: Path) -> None:
         "orders",
         "orders-cloud",
         "orders-kafka",
+        "orders-source",
     ]
     assert processes_mentioning(str(tmp_path / "demo")) == []
     config = yaml.safe_load((tmp_path / "demo" / "admin.kubeconfig").read_text())

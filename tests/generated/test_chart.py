@@ -204,6 +204,7 @@ NON_DEFAULT = {
     "workers": 4,
     "sharedReadSeconds": 5,
     "throttleReportSeconds": 1.5,
+    "failedGraceSeconds": 45,
     "peering": "ccloud",
     "priority": 7,
     "livenessPort": 9090,

@@ -200,7 +200,8 @@ class Kube:
 
 
 def _plural(kind: str) -> str:
-    return {"ServiceAccount": "serviceaccounts", "ApiKey": "apikeys", "ConnectorPlugin": "connectorplugins"}[kind]
+    plurals = {"ServiceAccount": "serviceaccounts", "ApiKey": "apikeys", "ConnectorPlugin": "connectorplugins"}
+    return {**plurals, "CustomConnector": "customconnectors"}[kind]
 
 
 @contextlib.contextmanager
@@ -218,7 +219,7 @@ def namespace_with_credentials(control_plane: ControlPlane, emulator: Emulator) 
     try:
         yield k
     finally:
-        for plural in ("apikeys", "serviceaccounts"):
+        for plural in ("customconnectors", "apikeys", "connectorplugins", "serviceaccounts"):
             for obj in k.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)["items"]:
                 with contextlib.suppress(ApiException):
                     k.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, obj["metadata"]["name"])

@@ -34,6 +34,7 @@ __all__ = [
     "Offset",
     "TaskRef",
     "TaskStatus",
+    "TraceError",
     "is_masked",
 ]
 
@@ -113,11 +114,19 @@ class TaskStatus(ApiModel):
     msg: str | None = None
 
 
+class TraceError(ApiModel):
+    error: str = ""
+
+
 class ConnectorStatus(ApiModel):
     name: str = ""
     connector: ConnectorStatusDetail = ConnectorStatusDetail()
     tasks: list[TaskStatus] = []
     type: str | None = None
+    # Undocumented, but what real clients read to say why a connector failed (CONTRACT.md 2.2).
+    errors_from_trace: list[TraceError] = []
+    validation_errors: list[str] = []
+    override_message: str | None = None
 
     @property
     def state(self) -> ConnectorState | str:
@@ -215,6 +224,9 @@ class Connectors:
 
     async def restart(self, environment_id: str, cluster_id: str, name: str) -> None:
         await self._api.request("POST", f"{self._path(environment_id, cluster_id, name)}/restart")
+
+    async def restart_task(self, environment_id: str, cluster_id: str, name: str, task: int) -> None:
+        await self._api.request("POST", f"{self._path(environment_id, cluster_id, name)}/tasks/{task}/restart")
 
     async def delete(self, environment_id: str, cluster_id: str, name: str) -> None:
         """Delete it; `NotFound` if it is already gone."""

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -100,10 +101,37 @@ class Kube:
         self._core = k8s.CoreV1Api(api)
         self._custom = k8s.CustomObjectsApi(api)
         self._written: dict[tuple[str, str], str] = {}
+        # Secrets with a write of ours in flight: its watch event may arrive before the write returns.
+        self._inflight: dict[tuple[str, str], tuple[int, asyncio.Event]] = {}
 
     def wrote(self, namespace: str, name: str, resource_version: str | None) -> bool:
         """Whether this version of the Secret is one this process wrote itself."""
         return resource_version is not None and self._written.get((namespace, name)) == resource_version
+
+    def writing(self, namespace: str, name: str) -> bool:
+        """Whether a write of ours to the Secret is in flight: `wrote` can tell only once it `settled`."""
+        return (namespace, name) in self._inflight
+
+    async def settled(self, namespace: str, name: str) -> None:
+        """Wait until no write of ours to the Secret is in flight."""
+        entry = self._inflight.get((namespace, name))
+        if entry is not None:
+            await entry[1].wait()
+
+    @contextlib.asynccontextmanager
+    async def _writing(self, namespace: str, name: str) -> AsyncIterator[None]:
+        key = (namespace, name)
+        count, done = self._inflight.get(key, (0, asyncio.Event()))
+        self._inflight[key] = (count + 1, done)
+        try:
+            yield
+        finally:
+            count, done = self._inflight[key]
+            if count > 1:
+                self._inflight[key] = (count - 1, done)
+            else:
+                del self._inflight[key]
+                done.set()
 
     def forget_secret(self, namespace: str, name: str) -> None:
         """The Secret is gone: nothing about it needs remembering."""
@@ -142,6 +170,10 @@ class Kube:
             data={key: base64.b64encode(value.encode()).decode() for key, value in data.items()},
         )
         action = f"write Secret {namespace}/{name}"
+        async with self._writing(namespace, name):
+            return await self._write_secret(action, namespace, name, body)
+
+    async def _write_secret(self, action: str, namespace: str, name: str, body: k8s.V1Secret) -> SecretView:
         try:
             written = await asyncio.to_thread(self._core.create_namespaced_secret, namespace, body)
         except ApiException as exc:
@@ -178,35 +210,45 @@ class Kube:
             {"op": "test", "path": "/metadata/resourceVersion", "value": meta.resource_version},
             {"op": "add", "path": "/metadata/finalizers", "value": [*(meta.finalizers or []), finalizer]},
         ]
-        patched = await self._call(
-            f"add a finalizer to Secret {namespace}/{name}",
-            self._core.patch_namespaced_secret,
-            name,
-            namespace,
-            patch,
-            _content_type=JSON_PATCH,
-        )
-        self._remember(patched)
+        async with self._writing(namespace, name):
+            patched = await self._call(
+                f"add a finalizer to Secret {namespace}/{name}",
+                self._core.patch_namespaced_secret,
+                name,
+                namespace,
+                patch,
+                _content_type=JSON_PATCH,
+            )
+            self._remember(patched)
         return True
 
-    async def remove_secret_finalizer(self, namespace: str, name: str, finalizer: str) -> None:
-        secret = await self._call(
-            f"read Secret {namespace}/{name}", self._core.read_namespaced_secret, name, namespace, missing_ok=True
-        )
-        meta = secret.metadata if secret is not None else None
-        if meta is None or finalizer not in (meta.finalizers or []):
+    async def remove_secret_finalizer(self, namespace: str, name: str, finalizer: str, tries: int = 3) -> None:
+        """Remove our finalizer, guarded by resourceVersion; a Secret changed meanwhile is read again."""
+        for attempt in range(1, tries + 1):
+            secret = await self._call(
+                f"read Secret {namespace}/{name}", self._core.read_namespaced_secret, name, namespace, missing_ok=True
+            )
+            meta = secret.metadata if secret is not None else None
+            if meta is None or finalizer not in (meta.finalizers or []):
+                return
+            patch = _without(list(meta.finalizers or []), finalizer, str(meta.resource_version))
+            try:
+                async with self._writing(namespace, name):
+                    patched = await self._call(
+                        f"remove a finalizer from Secret {namespace}/{name}",
+                        self._core.patch_namespaced_secret,
+                        name,
+                        namespace,
+                        patch,
+                        missing_ok=True,
+                        _content_type=JSON_PATCH,
+                    )
+                    self._remember(patched)
+            except KubeError as exc:
+                if exc.status != 422 or attempt == tries:  # 422: a test op failed, the Secret moved on
+                    raise
+                continue
             return
-        patch = _without(list(meta.finalizers or []), finalizer, str(meta.resource_version))
-        patched = await self._call(
-            f"remove a finalizer from Secret {namespace}/{name}",
-            self._core.patch_namespaced_secret,
-            name,
-            namespace,
-            patch,
-            missing_ok=True,
-            _content_type=JSON_PATCH,
-        )
-        self._remember(patched)
 
     def _remember(self, secret: k8s.V1Secret | None) -> None:
         """A version of a Secret this process made (its own finalizer, say): its watch event is no news."""

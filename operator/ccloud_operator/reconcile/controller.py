@@ -31,7 +31,7 @@ from ccloud_operator.reconcile.conditions import conditions_for, ready_of
 from ccloud_operator.reconcile.engine import RESYNC_ANNOTATION, KindReconciler
 from ccloud_operator.reconcile.outcome import Outcome, Paused, Ready, Retry, Terminal, Waiting
 from ccloud_operator.reconcile.queue import WorkQueue
-from ccloud_operator.reconcile.references import SECRET, ObjectKey, Role
+from ccloud_operator.reconcile.references import SECRET, ObjectKey, Role, owner_of
 from ccloud_operator.reconcile.session import Context, Target, ref_for
 from ccloud_operator.resources.base import GROUP, Condition
 
@@ -116,7 +116,20 @@ class Controller:
         else:
             seen.signature = signature
             seen.failures = 0
+            self._wake_owners(key, body)  # a version it no longer uses may be deleted now
         self.queue.wake(key)
+
+    def _wake_owners(self, key: ObjectKey, body: Mapping[str, Any]) -> None:
+        """Wake the owners of the parts (plugin versions) this object uses: they wait on it to remove one."""
+        kind = self.kinds.get(key.plural)
+        if kind is None:
+            return
+        for ref in engine.references_of(self.ctx, kind, key.namespace, key.name, body.get("spec") or {}):
+            if ref.role is not Role.USES or (owner := owner_of(ref.target)) is None:
+                continue
+            owners = {owner} if owner.namespace else self.ctx.ids.holders(owner.plural, owner.name)
+            for found in owners:
+                self.queue.wake(found)
 
     def referenced_event(self, plural: str, event: str | None, body: Mapping[str, Any]) -> None:
         """A Secret or ConfigMap changed: wake whoever refers to it.
@@ -131,8 +144,21 @@ class Controller:
             self._track_finalizer(key, event, meta)
         if event is None:
             return  # the initial listing: every object is reconciled on first sight anyway
-        if event != "DELETED" and self.ctx.kube.wrote(namespace, name, meta.get("resourceVersion")):
+        version = meta.get("resourceVersion")
+        if event != "DELETED" and self.ctx.kube.writing(namespace, name):
+            # Our own write may be what this is, but it has not returned yet to say so: ask when it has.
+            self._spawn(self._after_our_write(key, version))
+            return
+        if event != "DELETED" and self.ctx.kube.wrote(namespace, name, version):
             return  # our own write, already accounted for by the reconcile that made it
+        self._wake_referrers(key)
+
+    async def _after_our_write(self, key: ObjectKey, version: str | None) -> None:
+        await self.ctx.kube.settled(key.namespace, key.name)
+        if not self.ctx.kube.wrote(key.namespace, key.name, version):
+            self._wake_referrers(key)
+
+    def _wake_referrers(self, key: ObjectKey) -> None:
         for referrer in self.ctx.references.referrers(key, tuple(Role)):
             self.queue.wake(referrer)
 
@@ -153,6 +179,7 @@ class Controller:
         # Whoever waited on it (to be Ready, or to be gone before deleting) looks again.
         for referrer in self.ctx.references.referrers(key, (Role.DEPENDENCY,)):
             self.queue.wake(referrer)
+        self._wake_owners(key, body)
         kind = self.kinds.get(key.plural)
         if kind is None:
             return
@@ -272,9 +299,13 @@ class Controller:
                 self.queue.schedule(key, after)
             case Waiting(after=after):
                 seen.failures = 0
-                self.queue.schedule(key, after)
+                # A wait as long as a resync is one: the resync-interval annotation shortens it too.
+                self.queue.schedule(key, min(after, self._resync(target.annotations)))
             case Paused():
                 self.queue.forget(key)  # until the annotation changes, which is a new event
+            case Ready(recheck=recheck) if recheck is not None:
+                seen.failures = 0
+                self.queue.schedule(key, min(recheck, self._resync(target.annotations)))
             case Ready() | Terminal():
                 seen.failures = 0
                 self.queue.schedule(key, self._resync(target.annotations))

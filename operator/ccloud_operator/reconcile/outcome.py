@@ -35,6 +35,8 @@ __all__ = ["Outcome", "Paused", "Ready", "Retry", "Terminal", "Waiting", "classi
 class Ready:
     reason: str = "Ready"
     message: str = ""
+    # Look again this soon rather than at the next resync: something beside the spec is still settling.
+    recheck: float | None = None
 
 
 @dataclass(frozen=True)

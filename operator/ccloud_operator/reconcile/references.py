@@ -9,6 +9,8 @@ and the objects of ours it depends on. Each reference says what it is for:
     OUTPUT        a Secret the kind writes (an API key's): deleting or editing it wakes the writer
     DEPENDENCY    an object that must be Ready first: its Ready changing wakes the dependent, and it
                   cannot be deleted while the dependent exists
+    USES          a part of another object (`part_of`: a plugin's version) that the owner must keep
+                  while the user exists; the owner asks who uses a part before removing it
 
 The controller indexes these declarations (through kopf's indexes in the handlers) and answers
 "who refers to this?"; nothing else in the code knows which kind points at which.
@@ -29,8 +31,11 @@ __all__ = [
     "ReferenceIndex",
     "Role",
     "credentials_reference",
+    "owner_of",
+    "part_of",
 ]
 
+_PARTS = "#parts"
 SECRET = "secrets"
 CONFIGMAP = "configmaps"
 
@@ -40,6 +45,7 @@ class Role(StrEnum):
     INPUT = "input"
     OUTPUT = "output"
     DEPENDENCY = "dependency"
+    USES = "uses"
 
 
 @dataclass(frozen=True, order=True)
@@ -65,6 +71,22 @@ class Reference:
     @property
     def index_key(self) -> tuple[str, str, str, str]:
         return (self.role.value, self.target.plural, self.target.namespace, self.target.name)
+
+
+def part_of(owner: ObjectKey, part: str) -> ObjectKey:
+    """A part of an object (version `part` of a plugin), as a target of USES references.
+
+    `owner` is one of our objects by name, or, with an empty namespace, a Confluent resource by ID
+    (`ObjectKey("connectorplugins", "", "ccp-…")`) for users that name it so.
+    """
+    return ObjectKey(f"{owner.plural}{_PARTS}", owner.namespace, f"{owner.name}#{part}")
+
+
+def owner_of(part: ObjectKey) -> ObjectKey | None:
+    """The object (or, with an empty namespace, the Confluent ID) a `part_of` key belongs to."""
+    if not part.plural.endswith(_PARTS):
+        return None
+    return ObjectKey(part.plural.removesuffix(_PARTS), part.namespace, part.name.rsplit("#", 1)[0])
 
 
 class ReferenceIndex(Protocol):

@@ -22,13 +22,14 @@ from pydantic import BaseModel
 
 from ccloud_operator.confluent import ConfluentClient, Credentials, RateGovernor, RetryPolicy
 from ccloud_operator.kube import Kube, ObjectRef
+from ccloud_operator.reconcile.conditions import READY
 from ccloud_operator.reconcile.references import ObjectKey, ReferenceIndex, Role
 from ccloud_operator.reconcile.shared import SharedReads
 from ccloud_operator.resources.base import CommonSpec, CommonStatus, Condition, ConditionStatus, PendingCreate
 from ccloud_operator.resources.kinds import Kind
 from ccloud_operator.settings import Settings
 
-__all__ = ["Context", "IdIndex", "Session", "SpecT", "StatusT", "Target", "ref_for", "write_status"]
+__all__ = ["Context", "Dependency", "IdIndex", "Session", "SpecT", "StatusT", "Target", "ref_for", "write_status"]
 
 log = logging.getLogger("ccloud_operator.reconcile")
 
@@ -50,6 +51,34 @@ class Target:
     @property
     def key(self) -> ObjectKey:
         return ObjectKey(self.ref.plural, self.ref.namespace, self.ref.name)
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """One of our objects that another waits on (a plugin, a service account), as the apiserver has it."""
+
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+
+    @property
+    def id(self) -> str | None:
+        found = self.status.get("id")
+        return str(found) if found else None
+
+    @property
+    def ready(self) -> Mapping[str, Any] | None:
+        """Its Ready condition, if it has one yet."""
+        conditions = self.status.get("conditions") or []
+        return next((c for c in conditions if isinstance(c, dict) and c.get("type") == READY), None)
+
+    @property
+    def is_ready(self) -> bool:
+        return self.ready is not None and self.ready.get("status") == "True"
+
+    def why(self) -> str:
+        """(reason: message) of its Ready condition, for a message that says why it is not Ready."""
+        ready = self.ready
+        return f" ({ready.get('reason')}: {ready.get('message')})" if ready and ready.get("message") else ""
 
 
 class IdIndex(Protocol):
@@ -193,6 +222,13 @@ class Session(Generic[SpecT, StatusT]):
         await write_status(self.ctx, self.ref, self.baseline, self.status)
 
     # -- what kinds share ------------------------------------------------------------------------
+
+    async def dependency(self, kind: Kind, name: str) -> Dependency | None:
+        """One of our objects of `kind` in this namespace, as it is now; None if it does not exist."""
+        obj = await self.ctx.kube.read_object(ref_for(kind, self.ref.namespace, name))
+        if obj is None:
+            return None
+        return Dependency(spec=dict(obj.get("spec") or {}), status=dict(obj.get("status") or {}))
 
     def holder(self, confluent_id: str, kind: Kind | None = None) -> ObjectKey | None:
         """Another of our objects that already holds `confluent_id` in its status, if any."""

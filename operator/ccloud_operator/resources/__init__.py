@@ -6,6 +6,11 @@ Pure data: no I/O, no HTTP, no Kubernetes client.
 from ccloud_operator.resources.api_key import API_KEY, ApiKeySpec, ApiKeyStatus
 from ccloud_operator.resources.base import API_VERSION, GROUP, VERSION
 from ccloud_operator.resources.connector_plugin import CONNECTOR_PLUGIN, ConnectorPluginSpec, ConnectorPluginStatus
+from ccloud_operator.resources.custom_connector import (
+    CUSTOM_CONNECTOR,
+    CustomConnectorSpec,
+    CustomConnectorStatus,
+)
 from ccloud_operator.resources.kinds import Kind
 from ccloud_operator.resources.service_account import (
     SERVICE_ACCOUNT,
@@ -17,6 +22,7 @@ __all__ = [
     "API_KEY",
     "API_VERSION",
     "CONNECTOR_PLUGIN",
+    "CUSTOM_CONNECTOR",
     "GROUP",
     "KINDS",
     "SERVICE_ACCOUNT",
@@ -25,9 +31,11 @@ __all__ = [
     "ApiKeyStatus",
     "ConnectorPluginSpec",
     "ConnectorPluginStatus",
+    "CustomConnectorSpec",
+    "CustomConnectorStatus",
     "Kind",
     "ServiceAccountSpec",
     "ServiceAccountStatus",
 ]
 
-KINDS: tuple[Kind, ...] = (SERVICE_ACCOUNT, API_KEY, CONNECTOR_PLUGIN)
+KINDS: tuple[Kind, ...] = (SERVICE_ACCOUNT, API_KEY, CONNECTOR_PLUGIN, CUSTOM_CONNECTOR)

@@ -10,10 +10,12 @@ from typing import Any
 from ccloud_operator.reconcile.engine import KindReconciler
 from ccloud_operator.reconcile.kinds.api_key import ApiKeyReconciler
 from ccloud_operator.reconcile.kinds.connector_plugin import ConnectorPluginReconciler
+from ccloud_operator.reconcile.kinds.custom_connector import CustomConnectorReconciler
 from ccloud_operator.reconcile.kinds.service_account import ServiceAccountReconciler
 
 __all__ = ["RECONCILERS"]
 
 RECONCILERS: dict[str, KindReconciler[Any, Any]] = {
-    r.kind.plural: r for r in (ServiceAccountReconciler(), ApiKeyReconciler(), ConnectorPluginReconciler())
+    r.kind.plural: r
+    for r in (ServiceAccountReconciler(), ApiKeyReconciler(), ConnectorPluginReconciler(), CustomConnectorReconciler())
 }

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from ccloud_operator.confluent import Cluster, NotFound
 from ccloud_operator.confluent.iam import ApiKey
 from ccloud_operator.kube import SecretView
-from ccloud_operator.reconcile.conditions import READY
 from ccloud_operator.reconcile.engine import BaseReconciler, delete_confirmed
 from ccloud_operator.reconcile.outcome import Outcome, Ready, Terminal, Waiting
 from ccloud_operator.reconcile.references import SECRET, ObjectKey, Reference, Role
-from ccloud_operator.reconcile.session import Session, ref_for
+from ccloud_operator.reconcile.session import Session
 from ccloud_operator.resources.api_key import (
     API_KEY,
     TEMPLATE_FIELDS,
@@ -198,30 +197,25 @@ class ApiKeyReconciler(BaseReconciler[ApiKeySpec, ApiKeyStatus]):
 
     async def _owner(self, s: KeySession) -> str | Waiting:
         name = s.spec.service_account.name
-        obj = await s.ctx.kube.read_object(ref_for(SERVICE_ACCOUNT, s.ref.namespace, name))
-        if obj is None:
+        owner = await s.dependency(SERVICE_ACCOUNT, name)
+        if owner is None:
             return Waiting(
                 "WaitingForServiceAccount",
                 f"ServiceAccount {name} does not exist in namespace {s.ref.namespace}.",
                 after=s.ctx.settings.resync_seconds,
                 synced=False,
             )
-        status = obj.get("status") or {}
-        ready = next((c for c in status.get("conditions", []) if c.get("type") == READY), None)
-        is_ready = ready is not None and ready.get("status") == "True"
         # A new key needs a Ready owner; a key that exists only needs to know who owns it, so an
         # owner's passing trouble (its own reconcile failing) does not make every key of it un-Ready.
-        if not status.get("id") or (not is_ready and s.status.id is None):
-            why = f" ({ready.get('reason')}: {ready.get('message')})" if ready and ready.get("message") else ""
+        if owner.id is None or (not owner.is_ready and s.status.id is None):
             return Waiting(
                 "WaitingForServiceAccount",
-                f"ServiceAccount {name} is not Ready yet{why}.",
+                f"ServiceAccount {name} is not Ready yet{owner.why()}.",
                 # Its Ready turning True wakes this key; the resync is only the safety net.
                 after=s.ctx.settings.resync_seconds,
                 synced=False,
             )
-        owner: str = status["id"]
-        return owner
+        return owner.id
 
     async def _current(
         self, s: KeySession, secret: SecretView | None, owner: str, resource_id: str

@@ -13,13 +13,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ccloud_operator.confluent import Conflict, NotFound, Plugin, PluginVersion, VersionPhase
+from pydantic.alias_generators import to_camel
+
+from ccloud_operator.confluent import ApiError, Conflict, NotFound, Plugin, PluginVersion, VersionPhase
 from ccloud_operator.confluent import ConnectorClass as RemoteClass
 from ccloud_operator.confluent.custom_plugins import CustomConnectorPlugin
 from ccloud_operator.reconcile.engine import BaseReconciler, delete_confirmed
 from ccloud_operator.reconcile.kinds.plugin_archives import ArchiveProblem, obtain_and_upload
 from ccloud_operator.reconcile.outcome import Outcome, Ready, Terminal, Waiting
-from ccloud_operator.reconcile.references import CONFIGMAP, SECRET, ObjectKey, Reference, Role
+from ccloud_operator.reconcile.references import CONFIGMAP, SECRET, ObjectKey, Reference, Role, part_of
 from ccloud_operator.reconcile.session import Session
 from ccloud_operator.resources.base import AdoptionPolicy, ManagementPolicy
 from ccloud_operator.resources.connector_plugin import (
@@ -39,6 +41,7 @@ __all__ = ["ConnectorPluginReconciler", "PluginRequest", "create_request", "upda
 
 PluginSession = Session[ConnectorPluginSpec, ConnectorPluginStatus]
 VERSIONS_READY = "VersionsReady"
+VERSIONS_REMOVED = "VersionsRemoved"
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,7 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
     async def _sync(self, s: PluginSession) -> Outcome:
         name = s.spec.display_name or s.ref.name
         observe_only = s.spec.management_policy == ManagementPolicy.OBSERVE_ONLY
+        observed = ""  # what ObserveOnly saw differ, for the Ready message
         remote = await self._observe(s, name)
         if remote is not None and remote.id != s.status.id and (holder := s.holder(remote.id)) is not None:
             return Terminal(
@@ -157,14 +161,21 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
             remote = created
         else:
             s.status.pending_create = None
-            if (patch := update_request(s.spec, s.ref.name, remote)) is not None and not observe_only:
-                remote = await self._update(s, remote, patch)
+            if (patch := update_request(s.spec, s.ref.name, remote)) is not None:
+                if observe_only:
+                    differs = ", ".join(to_camel(k) for k, v in vars(patch).items() if v is not None)
+                    observed = f"Confluent differs from the spec ({differs}); ObserveOnly leaves it."
+                else:
+                    remote = await self._update(s, remote, patch)
         s.status.id = remote.id
         s.status.display_name = remote.spec.display_name if isinstance(remote, Plugin) else remote.display_name
         s.status.resource_name = remote.metadata.resource_name if remote.metadata else None
         if s.spec.legacy is not None:
-            return Ready("Observed" if observe_only else "Ready")
-        return await self._sync_versions(s, remote.id, observe_only)
+            return Ready("Observed", observed) if observe_only else Ready("Ready")
+        verdict = await self._sync_versions(s, remote.id, observe_only)
+        if observed and isinstance(verdict, Ready):
+            return Ready(verdict.reason, observed, verdict.recheck)
+        return verdict
 
     async def _observe(self, s: PluginSession, name: str) -> Plugin | CustomConnectorPlugin | None:
         wanted = s.status.id or s.spec.adopt_id
@@ -296,12 +307,42 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
             elif have.phase != VersionPhase.READY:
                 waiting.append(want.version)
         listed = {v.version for v in s.spec.versions}
+        kept: list[str] = []
+        in_confluent = False  # in use by a connector Confluent knows and Kubernetes does not (or not yet)
         for version, have in remote.items():
             # Only what this object listed before and no longer does: an adopted plugin's other versions stay.
             if version not in listed and version in recorded and not observe_only:
-                await _delete_version(s, plugin_id, have.id)
+                if users := _users(s, plugin_id, version):
+                    kept.append(f"version {version} is used by {users}")
+                    entries.append(recorded[version])
+                    continue
+                try:
+                    await _delete_version(s, plugin_id, have.id)
+                except ApiError as exc:
+                    if exc.code != "plugin_in_use":
+                        raise
+                    kept.append(f"version {version} is in use in Confluent ({exc.detail or exc.code})")
+                    entries.append(recorded[version])
+                    in_confluent = True
         s.status.versions = entries
-        return self._verdict(s, problems, waiting, observe_only)
+        self._report_removals(s, kept)
+        verdict = self._verdict(s, problems, waiting, observe_only)
+        if in_confluent and isinstance(verdict, Ready):
+            # No watch says when a connector outside Kubernetes (or one still moving) lets go: poll.
+            return Ready(verdict.reason, verdict.message, recheck=s.ctx.settings.wait_seconds * 10)
+        return verdict
+
+    def _report_removals(self, s: PluginSession, kept: Sequence[str]) -> None:
+        """Versions gone from the spec that cannot be deleted yet, because connectors run them."""
+        if kept:
+            s.set_condition(
+                VERSIONS_REMOVED,
+                False,
+                "InUse",
+                f"{'; '.join(kept)}: a version is deleted once no connector uses it.",
+            )
+        elif s.condition(VERSIONS_REMOVED) is not None:
+            s.set_condition(VERSIONS_REMOVED, True, "Removed", "Every version removed from the spec is deleted.")
 
     async def _create_version(
         self, s: PluginSession, plugin_id: str, want: VersionSpec, entry: VersionStatus
@@ -368,7 +409,14 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
             )
         else:
             environment = str(s.spec.environment)
-            for have in await _versions_or_none(s, pid, environment):
+            versions = await _versions_or_none(s, pid, environment)
+            if used := [f"version {v.spec.version} by {u}" for v in versions if (u := _users(s, pid, v.spec.version))]:
+                return Waiting(
+                    "InUse",
+                    f"Plugin {pid} is in use ({'; '.join(used)}): it is deleted once no connector uses it.",
+                    after=s.ctx.settings.wait_seconds * 5,
+                )
+            for have in versions:
                 await _delete_version(s, pid, have.id)
             gone = await delete_confirmed(
                 lambda: s.client.plugins.delete(pid, environment), lambda: s.client.plugins.get(pid, environment)
@@ -378,6 +426,18 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
                 "Deleting", f"Plugin {pid} is still visible in Confluent Cloud.", after=s.ctx.settings.wait_seconds
             )
         return Ready("Deleted", f"Plugin {pid} deleted.")
+
+
+def _users(s: PluginSession, plugin_id: str, version: str) -> str:
+    """The CustomConnectors that run or want `version` (by this object's name or by the plugin's ID)."""
+    by_name = part_of(s.target.key, version)
+    by_id = part_of(ObjectKey(s.ref.plural, "", plugin_id), version)
+    found = s.ctx.references.referrers(by_name, (Role.USES,)) | s.ctx.references.referrers(by_id, (Role.USES,))
+    if not found:
+        return ""
+    names = sorted(f"{k.namespace}/{k.name}" for k in found)
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return f"CustomConnector{'s' if len(names) > 1 else ''} {shown}"
 
 
 def _archive_changed(want: VersionSpec, entry: VersionStatus) -> bool:
