@@ -204,3 +204,32 @@ def test_killed_between_create_and_status_write_adopts_and_never_duplicates(
     status = kube.get("CustomConnector", name)["status"]  # type: ignore[index]
     assert status["connectorState"] == "PAUSED" and status["id"].startswith("clcc-")
     assert "pendingCreate" not in status
+
+
+def test_a_replaced_api_key_reaches_the_connector_that_uses_its_secret(
+    kube: Kube, emulator: Emulator, archive_url: str
+) -> None:
+    chain(kube, emulator, archive_url)
+    key = {
+        "serviceAccount": {"name": "orders"},
+        "resource": {"kind": "KafkaCluster", "id": emulator.kafka_cluster_id, "environment": emulator.environment_id},
+        **CREDS,
+    }
+    kube.apply("ApiKey", "orders-kafka", key)
+    name = f"{kube.namespace}-keyed"
+    kube.apply("CustomConnector", name, connector(emulator, kafkaAuth={"apiKeySecret": {"name": "orders-kafka"}}))
+    kube.wait_condition("CustomConnector", name, reason="Running", timeout=40)
+    first = kube.secret("orders-kafka")["key"]  # type: ignore[index]
+    assert in_confluent(emulator, name)[0]["kafka.api.key"] == first
+    # The Secret goes; its ApiKey makes a new key and writes it: the operator's own write, which the
+    # connector reading that Secret must still hear of.
+    kube.core.delete_namespaced_secret("orders-kafka", kube.namespace)
+
+    def replaced() -> bool:
+        now = kube.secret("orders-kafka")
+        return (
+            now is not None and now["key"] != first and in_confluent(emulator, name)[0]["kafka.api.key"] == now["key"]
+        )
+
+    kube.wait_for("the new key in the connector's config", replaced, timeout=15)
+    kube.wait_condition("CustomConnector", name, reason="Running", timeout=10)

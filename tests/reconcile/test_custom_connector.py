@@ -494,8 +494,11 @@ async def test_past_its_restart_limit_a_spec_change_starts_the_count_again(h: Ha
         h.ctx.now = _later(h, 2)
     assert reasons == ["RestartPending", "Restarting", "RestartLimitReached"]
     patch(h, CUSTOM_CONNECTOR, "stubborn", {"spec": {"config": {"kafka.topic": "pageviews", "quickstart": "users"}}})
-    await h.reconcile(CONNECTOR, "stubborn")  # the new config goes out; the count is gone
-    assert "restarts" not in await status(h, "stubborn")
+    # The new config goes out and the count starts again: the policy may restart it once more.
+    outcome = await h.reconcile(CONNECTOR, "stubborn")
+    assert outcome.reason == "Restarting", outcome
+    assert stored(emulator, "stubborn")["quickstart"] == "users"
+    assert (await status(h, "stubborn"))["restarts"]["count"] == 1
 
 
 async def test_a_deleted_secret_stops_updates_and_names_it(h: Harness, emulator: Emulator) -> None:

@@ -100,13 +100,18 @@ class Kube:
     def __init__(self, api: k8s.ApiClient) -> None:
         self._core = k8s.CoreV1Api(api)
         self._custom = k8s.CustomObjectsApi(api)
-        self._written: dict[tuple[str, str], str] = {}
+        # The last version of each Secret this process wrote, and whether that write changed its data.
+        self._written: dict[tuple[str, str], tuple[str, bool]] = {}
         # Secrets with a write of ours in flight: its watch event may arrive before the write returns.
         self._inflight: dict[tuple[str, str], tuple[int, asyncio.Event]] = {}
 
     def wrote(self, namespace: str, name: str, resource_version: str | None) -> bool:
         """Whether this version of the Secret is one this process wrote itself."""
-        return resource_version is not None and self._written.get((namespace, name)) == resource_version
+        return resource_version is not None and self._written.get((namespace, name), ("", False))[0] == resource_version
+
+    def wrote_data(self, namespace: str, name: str, resource_version: str | None) -> bool:
+        """Whether this version is ours and changed the Secret's data (not only its finalizers)."""
+        return self.wrote(namespace, name, resource_version) and self._written[(namespace, name)][1]
 
     def writing(self, namespace: str, name: str) -> bool:
         """Whether a write of ours to the Secret is in flight: `wrote` can tell only once it `settled`."""
@@ -185,7 +190,7 @@ class Kube:
         except OSError as exc:
             raise KubeError.of(exc, action) from None
         view = _view(written)
-        self._written[(namespace, name)] = view.resource_version
+        self._written[(namespace, name)] = (view.resource_version, True)
         return view
 
     async def delete_secret(self, namespace: str, name: str) -> None:
@@ -254,7 +259,7 @@ class Kube:
         """A version of a Secret this process made (its own finalizer, say): its watch event is no news."""
         meta = secret.metadata if secret is not None else None
         if meta is not None and meta.name and meta.namespace:
-            self._written[(meta.namespace, meta.name)] = str(meta.resource_version)
+            self._written[(meta.namespace, meta.name)] = (str(meta.resource_version), False)
 
     async def read_configmap_bytes(self, namespace: str, name: str, key: str) -> bytes | None:
         """The bytes under `key` of a ConfigMap's binaryData (or its data, as UTF-8); None if either is missing."""

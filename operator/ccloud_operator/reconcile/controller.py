@@ -149,17 +149,26 @@ class Controller:
             # Our own write may be what this is, but it has not returned yet to say so: ask when it has.
             self._spawn(self._after_our_write(key, version))
             return
-        if event != "DELETED" and self.ctx.kube.wrote(namespace, name, version):
-            return  # our own write, already accounted for by the reconcile that made it
-        self._wake_referrers(key)
+        self._wake_referrers(key, version if event != "DELETED" else None)
 
     async def _after_our_write(self, key: ObjectKey, version: str | None) -> None:
         await self.ctx.kube.settled(key.namespace, key.name)
-        if not self.ctx.kube.wrote(key.namespace, key.name, version):
-            self._wake_referrers(key)
+        self._wake_referrers(key, version)
 
-    def _wake_referrers(self, key: ObjectKey) -> None:
-        for referrer in self.ctx.references.referrers(key, tuple(Role)):
+    def _wake_referrers(self, key: ObjectKey, version: str | None) -> None:
+        """Wake who refers to the Secret or ConfigMap at `version`, unless the change was ours alone.
+
+        Our finalizer on it is news to nobody; data we wrote (an API key's Secret) is news to its
+        readers, though not to its writer, whose reconcile made it.
+        """
+        kube = self.ctx.kube
+        if kube.wrote(key.namespace, key.name, version):
+            if not kube.wrote_data(key.namespace, key.name, version):
+                return
+            roles: tuple[Role, ...] = (Role.INPUT, Role.CREDENTIALS)
+        else:
+            roles = tuple(Role)
+        for referrer in self.ctx.references.referrers(key, roles):
             self.queue.wake(referrer)
 
     def _track_finalizer(self, key: ObjectKey, event: str | None, meta: Mapping[str, Any]) -> None:

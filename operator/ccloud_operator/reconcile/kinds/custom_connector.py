@@ -151,12 +151,9 @@ class CustomConnectorReconciler(BaseReconciler[CustomConnectorSpec, CustomConnec
             await s.created(remote.connector_id)
 
         if not observe_only:
-            changed = await _apply_config(s, name, want, versions, remote)
-            acted = await _follow_state(s, name, remote.status) or changed
-            if acted:
-                return Waiting(
-                    "Applying", f"Sent connector {name}'s change to Confluent.", after=s.ctx.settings.wait_seconds
-                )
+            await _apply_config(s, name, want, versions, remote)
+            if (moving := await _follow_state(s, name, remote.status)) is not None:
+                return Waiting(moving, f"{moving} connector {name}, as spec.state asks.", after=_wait(s))
         return await _report_state(s, name, remote.status, observe_only)
 
     # -- delete ----------------------------------------------------------------------------------
@@ -438,7 +435,7 @@ async def _create(s: ConnectorSession, name: str, want: dict[str, str], versions
 
 async def _apply_config(
     s: ConnectorSession, name: str, want: dict[str, str], versions: dict[str, str], remote: ConnectorExpansion
-) -> bool:
+) -> None:
     """PUT the whole config when Confluent's differs from the spec's, or a Secret it uses changed."""
     have = remote.info.config if remote.info is not None else {}
     differ = drift(want, have)
@@ -446,7 +443,7 @@ async def _apply_config(
     if not differ and not rotated:
         if s.status.applied_secrets != versions:
             s.status.applied_secrets = versions  # a Secret no longer used
-        return False
+        return
     await s.client.connectors.put_config(s.spec.environment, s.spec.kafka_cluster, name, want)
     s.ctx.shared.invalidate(s.client.credentials.key, _scope(s))
     # Confluent changed behind our back: the spec is what it was when the config was last sent.
@@ -462,21 +459,22 @@ async def _apply_config(
         )
     elif rotated and not differ:
         await s.event("Normal", "SecretsApplied", f"Sent the new values of Secret {', '.join(rotated)} to Confluent.")
-    return True
 
 
-async def _follow_state(s: ConnectorSession, name: str, status: ConnectorStatus | None) -> bool:
-    """Pause or resume as spec.state says; True when a call was made."""
+async def _follow_state(s: ConnectorSession, name: str, status: ConnectorStatus | None) -> str | None:
+    """Pause or resume as spec.state says: what it is doing ("Pausing", "Resuming"), or None."""
     env, cluster = s.spec.environment, s.spec.kafka_cluster
     state = status.state if status is not None else ConnectorState.NONE
     if s.spec.state == Desired.PAUSED and state != ConnectorState.PAUSED:
         await s.client.connectors.pause(env, cluster, name)
+        moving = "Pausing"
     elif s.spec.state == Desired.RUNNING and state == ConnectorState.PAUSED:
         await s.client.connectors.resume(env, cluster, name)
+        moving = "Resuming"
     else:
-        return False
+        return None
     s.ctx.shared.invalidate(s.client.credentials.key, _scope(s))
-    return True
+    return moving
 
 
 # -- what Confluent says --------------------------------------------------------------------------
