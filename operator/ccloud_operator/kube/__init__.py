@@ -13,6 +13,7 @@ import base64
 import contextlib
 import datetime as dt
 import json
+import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -201,46 +202,51 @@ class Kube:
 
     async def add_secret_finalizer(self, namespace: str, name: str, finalizer: str) -> bool:
         """Put `finalizer` on the Secret (if it exists and is not being deleted); whether it now has it."""
-        secret = await self._call(
-            f"read Secret {namespace}/{name}", self._core.read_namespaced_secret, name, namespace, missing_ok=True
-        )
-        if secret is None:
-            return False
-        meta = secret.metadata or k8s.V1ObjectMeta()
-        if finalizer in (meta.finalizers or []):
-            return True
-        if meta.deletion_timestamp is not None:
-            return False  # finalizers cannot be added to an object on its way out
-        patch = [
-            {"op": "test", "path": "/metadata/resourceVersion", "value": meta.resource_version},
-            {"op": "add", "path": "/metadata/finalizers", "value": [*(meta.finalizers or []), finalizer]},
-        ]
-        async with self._writing(namespace, name):
-            patched = await self._call(
-                f"add a finalizer to Secret {namespace}/{name}",
-                self._core.patch_namespaced_secret,
-                name,
-                namespace,
-                patch,
-                _content_type=JSON_PATCH,
-            )
-            self._remember(patched)
-        return True
 
-    async def remove_secret_finalizer(self, namespace: str, name: str, finalizer: str, tries: int = 3) -> None:
-        """Remove our finalizer, guarded by resourceVersion; a Secret changed meanwhile is read again."""
+        def add(meta: k8s.V1ObjectMeta) -> list[dict[str, Any]] | None:
+            if finalizer in (meta.finalizers or []) or meta.deletion_timestamp is not None:
+                return None  # there already, or the Secret is on its way out (no finalizer may be added)
+            return [
+                {"op": "test", "path": "/metadata/resourceVersion", "value": meta.resource_version},
+                {"op": "add", "path": "/metadata/finalizers", "value": [*(meta.finalizers or []), finalizer]},
+            ]
+
+        meta = await self._edit_secret_metadata(namespace, name, f"add a finalizer to Secret {namespace}/{name}", add)
+        return meta is not None and finalizer in (meta.finalizers or [])
+
+    async def remove_secret_finalizer(self, namespace: str, name: str, finalizer: str) -> None:
+        def remove(meta: k8s.V1ObjectMeta) -> list[dict[str, Any]] | None:
+            if finalizer not in (meta.finalizers or []):
+                return None
+            return _without(list(meta.finalizers or []), finalizer, str(meta.resource_version))
+
+        await self._edit_secret_metadata(namespace, name, f"remove a finalizer from Secret {namespace}/{name}", remove)
+
+    async def _edit_secret_metadata(
+        self,
+        namespace: str,
+        name: str,
+        action: str,
+        edit: Callable[[k8s.V1ObjectMeta], list[dict[str, Any]] | None],
+        tries: int = 8,
+    ) -> k8s.V1ObjectMeta | None:
+        """Read the Secret, apply the JSON patch `edit` makes of its metadata (None: nothing to do),
+        guarded by resourceVersion; one that changed meanwhile (422, a test op failed) is read again.
+        The metadata as it is after, or None when the Secret does not exist."""
         for attempt in range(1, tries + 1):
             secret = await self._call(
                 f"read Secret {namespace}/{name}", self._core.read_namespaced_secret, name, namespace, missing_ok=True
             )
             meta = secret.metadata if secret is not None else None
-            if meta is None or finalizer not in (meta.finalizers or []):
-                return
-            patch = _without(list(meta.finalizers or []), finalizer, str(meta.resource_version))
+            if meta is None:
+                return None
+            patch = edit(meta)
+            if patch is None:
+                return meta
             try:
                 async with self._writing(namespace, name):
                     patched = await self._call(
-                        f"remove a finalizer from Secret {namespace}/{name}",
+                        action,
                         self._core.patch_namespaced_secret,
                         name,
                         namespace,
@@ -250,10 +256,12 @@ class Kube:
                     )
                     self._remember(patched)
             except KubeError as exc:
-                if exc.status != 422 or attempt == tries:  # 422: a test op failed, the Secret moved on
+                if exc.status != 422 or attempt == tries:
                     raise
+                await asyncio.sleep(random.uniform(0, 0.05 * attempt))  # noqa: S311  (racing writers spread out)
                 continue
-            return
+            return patched.metadata if patched is not None else None
+        return None
 
     def _remember(self, secret: k8s.V1Secret | None) -> None:
         """A version of a Secret this process made (its own finalizer, say): its watch event is no news."""
