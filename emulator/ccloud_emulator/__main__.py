@@ -30,6 +30,12 @@ def _parser() -> argparse.ArgumentParser:
         ("connector-pause-resume", "a pause or resume takes to show in the status"),
     ):
         serve.add_argument(f"--{name}", type=float, default=0.0, metavar="SECONDS", help=f"how long {what}")
+    serve.add_argument(
+        "--invitation-expiry",
+        type=float,
+        metavar="SECONDS",
+        help="how long an invitation waits to be accepted before it is EXPIRED (default 30 days)",
+    )
     serve.add_argument("--access-log", action="store_true", help="log every request")
     return parser
 
@@ -55,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                 api_key_propagation=args.api_key_propagation,
                 connector_listing=args.connector_listing,
                 connector_pause_resume=args.connector_pause_resume,
+                **({} if args.invitation_expiry is None else {"invitation_expiry": args.invitation_expiry}),
             ),
             state_file=args.state_file,
             base_url=args.base_url,

@@ -1,7 +1,8 @@
 """The admin HTTP API under `/_emulator/`, a prefix no real client uses.
 
 Each route is a thin JSON wrapper over the Python admin API of `Emulator` (faults, rate limit,
-request log, reset, timing, connector outcomes and failures, plugin version outcomes, seeding). It is
+request log, reset, timing, connector outcomes and failures, plugin version outcomes, seeding, and
+what an invitee does: accept or let expire an invitation). It is
 exempt from auth, rate limiting and the request log. It never returns a secret.
 """
 
@@ -225,6 +226,14 @@ def admin_routes(emu: Emulator) -> list[Route]:
         )
         return Response(status_code=204)
 
+    async def accept_invitation(request: Request) -> Response:
+        data = await _body(request)
+        return _json(emu.accept_invitation(request.path_params["id"], _str(data, "full_name", "")))
+
+    async def expire_invitation(request: Request) -> Response:
+        emu.expire_invitation(request.path_params["id"])
+        return Response(status_code=204)
+
     def guarded(handler: Any) -> Any:
         async def run(request: Request) -> Response:
             try:
@@ -254,5 +263,7 @@ def admin_routes(emu: Emulator) -> list[Route]:
         ("/connector-outcomes", outcomes, ["POST"]),
         ("/connector-failures", connector_failures, ["POST"]),
         ("/version-outcomes", version_outcomes, ["POST"]),
+        ("/invitations/{id}/accept", accept_invitation, ["POST"]),
+        ("/invitations/{id}/expire", expire_invitation, ["POST"]),
     ]
     return [Route(p + path, guarded(handler), methods=methods) for path, handler, methods in table]

@@ -1,7 +1,7 @@
 """iam/v2 service accounts and API keys.
 
 Display names of service accounts are unique in an organisation (409). Deleting a service account
-deletes its API keys. Reads of a deleted account or key answer 403 `forbidden_access`, as the real
+deletes its API keys and its role bindings. Reads of a deleted account or key answer 403 `forbidden_access`, as the real
 API does; IDs that never existed answer 404. An API key's secret is only in its create response, and
 a new key answers 401 until `timing.api_key_propagation` has passed.
 """
@@ -171,6 +171,7 @@ class IamApi:
             for key_id in [k.id for k in state.api_keys.values() if k.owner_id == sa.id]:
                 del state.api_keys[key_id]
                 state.tombstones.add(key_id)
+            state.delete_role_bindings(lambda rb: rb.org_id == sa.org_id and rb.principal == f"User:{sa.id}")
             del state.service_accounts[sa.id]
             state.tombstones.add(sa.id)
             self.core.commit()

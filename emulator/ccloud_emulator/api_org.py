@@ -1,4 +1,7 @@
-"""org/v2 environments, cmk/v2 Kafka clusters (read), and the Kafka REST topic list.
+"""org/v2 organizations (read) and environments, cmk/v2 Kafka clusters (read), and the Kafka REST topic list.
+
+A Cloud API key sees its own organisation only: the organizations list holds that one, which is how
+a client learns the organisation ID (also in every environment's CRN) to build CRNs with.
 
 A cluster reads as a real one does: its CRN ends `/cloud-cluster=lkc-…/kafka=lkc-…`, its environment
 and network are typed references, and its config carries `max_ecku` (or `cku` when Dedicated).
@@ -22,11 +25,12 @@ from ccloud_emulator.rest import (
     env_ref,
     json_object,
     json_response,
+    org_crn,
     page,
     require_query,
     text_field,
 )
-from ccloud_emulator.state import ClusterKind, Environment, KafkaCluster
+from ccloud_emulator.state import ClusterKind, Environment, KafkaCluster, Organization
 
 __all__ = ["OrgApi"]
 
@@ -57,6 +61,8 @@ class OrgApi:
 
     def routes(self) -> list[Route]:
         return [
+            Route("/org/v2/organizations", self.list_organizations, methods=["GET"]),
+            Route("/org/v2/organizations/{id}", self.get_organization, methods=["GET"]),
             Route("/org/v2/environments", self.list_environments, methods=["GET"]),
             Route("/org/v2/environments", self.create_environment, methods=["POST"]),
             Route("/org/v2/environments/{id}", self.get_environment, methods=["GET"]),
@@ -66,6 +72,47 @@ class OrgApi:
             Route("/cmk/v2/clusters/{id}", self.get_cluster, methods=["GET"]),
             Route("/kafka/v3/clusters/{cluster_id}/topics", self.list_topics, methods=["GET"]),
         ]
+
+    # organizations
+
+    @staticmethod
+    def render_organization(base: str, org: Organization) -> dict[str, Any]:
+        return {
+            "api_version": "org/v2",
+            "kind": "Organization",
+            "id": org.id,
+            "metadata": {
+                "self": f"{base}/org/v2/organizations/{org.id}",
+                "resource_name": org_crn(org.id),
+                "created_at": timestamp(org.created_at),
+                "updated_at": timestamp(org.created_at),
+            },
+            "display_name": org.display_name,
+            "jit_enabled": False,
+        }
+
+    async def list_organizations(self, request: Request) -> Response:
+        who = caller(request)
+        base = self.core.base_url(request)
+        with self.core.lock:
+            orgs = [o for o in self.core.state.organizations.values() if o.id == who.org_id]
+            body = page(
+                request,
+                base,
+                api_version="org/v2",
+                kind="OrganizationList",
+                items=orgs,
+                render=lambda o: self.render_organization(base, o),
+            )
+        return json_response(body)
+
+    async def get_organization(self, request: Request) -> Response:
+        who = caller(request)
+        with self.core.lock:
+            org = self.core.state.organizations.get(request.path_params["id"])
+            if org is None or org.id != who.org_id:
+                raise _not_found()
+            return json_response(self.render_organization(self.core.base_url(request), org))
 
     # environments
 
@@ -169,6 +216,12 @@ class OrgApi:
                 del state.ccpm_versions[vid]
             for pid in [p.id for p in state.ccpm_plugins.values() if p.env_id == env.id]:
                 del state.ccpm_plugins[pid]
+            # and the access granted on it: role bindings in its scope, IP filters scoped to it
+            scope = env_crn(env.org_id, env.id)
+            state.delete_role_bindings(lambda rb: rb.crn_pattern == scope or rb.crn_pattern.startswith(scope + "/"))
+            for fid in [f.id for f in state.ip_filters.values() if f.resource_scope == scope]:
+                del state.ip_filters[fid]
+                state.tombstones.add(fid)
             del state.environments[env.id]
             self.core.commit()
         return Response(status_code=204)

@@ -21,10 +21,22 @@ from starlette.requests import Request
 
 from ccloud_emulator.state import ApiKey, ConnectorState, Failure, State
 
-__all__ = ["ARCHIVE_LIMIT", "Caller", "Core", "Outcome", "OutcomeKey", "RequestRecord", "Timing", "timestamp"]
+__all__ = [
+    "ARCHIVE_LIMIT",
+    "INVITATION_EXPIRY",
+    "Caller",
+    "Core",
+    "Outcome",
+    "OutcomeKey",
+    "RequestRecord",
+    "Timing",
+    "timestamp",
+]
 
 # CONTRACT.md §5: the Confluent CLI refuses archives over 1 GiB
 ARCHIVE_LIMIT = 1 << 30
+# How long an invitation waits to be accepted (no spec says; 30 days)
+INVITATION_EXPIRY = 30 * 24 * 3600.0
 
 _LOWER = string.ascii_lowercase + string.digits
 _UPPER = string.ascii_uppercase + string.digits
@@ -33,13 +45,15 @@ _SECRET = string.ascii_letters + string.digits + "+/"
 
 @dataclass
 class Timing:
-    """How long Confluent's asynchronous phases take, in seconds. Zero means at once."""
+    """How long Confluent's asynchronous phases take, in seconds. Zero means at once (for all but
+    `invitation_expiry`, whose default is 30 days)."""
 
     connector_provisioning: float = 0.0  # PROVISIONING -> RUNNING (or the outcome set for it)
     plugin_version_processing: float = 0.0  # CCPM version PROCESSING -> READY / FAILED
     api_key_propagation: float = 0.0  # a new API key answers 401 until then
     connector_listing: float = 0.0  # a new connector is missing from the lists until then
     connector_pause_resume: float = 0.0  # a pause or resume shows in the status after this long
+    invitation_expiry: float = INVITATION_EXPIRY  # an invitation not accepted by then is EXPIRED
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,10 @@ from ccloud_emulator.api_ccpm import CcpmApi
 from ccloud_emulator.api_connect import ConnectApi, tasks_max
 from ccloud_emulator.api_custom_plugins import CustomPluginApi
 from ccloud_emulator.api_iam import IamApi
+from ccloud_emulator.api_ip_filtering import IpFilteringApi
 from ccloud_emulator.api_org import OrgApi
+from ccloud_emulator.api_rbac import RbacApi
+from ccloud_emulator.api_users import UsersApi, invitation_status
 from ccloud_emulator.core import ARCHIVE_LIMIT, Core, Outcome, RequestRecord, Timing
 from ccloud_emulator.errors import ApiError, dialect_for, error_response
 from ccloud_emulator.gate import Fault, Gate, RateLimiter
@@ -39,10 +42,12 @@ from ccloud_emulator.state import (
     ConnectorState,
     Environment,
     Failure,
+    InvitationStatus,
     KafkaCluster,
     Organization,
     State,
     User,
+    UserStatus,
     VersionPhase,
 )
 from ccloud_emulator.uploads import UploadEndpoints
@@ -210,6 +215,9 @@ class Emulator:
         routes = [
             *OrgApi(self.core).routes(),
             *IamApi(self.core).routes(),
+            *UsersApi(self.core).routes(),
+            *RbacApi(self.core).routes(),
+            *IpFilteringApi(self.core).routes(),
             *CustomPluginApi(self.core).routes(),
             *CcpmApi(self.core).routes(),
             *ConnectApi(self.core).routes(),
@@ -254,7 +262,14 @@ class Emulator:
             now = self.core.now()
             org = Organization(id=self.core.new_uuid(), display_name=display_name, created_at=now)
             self.core.state.organizations[org.id] = org
-            user = User(id=self.core.new_id("u-"), org_id=org.id, email=f"admin@{org.id[:8]}.example")
+            user = User(
+                id=self.core.new_id("u-"),
+                org_id=org.id,
+                email=f"admin@{org.id[:8]}.example",
+                full_name="Emulated admin",
+                created_at=now,
+                updated_at=now,
+            )
             self.core.state.users[user.id] = user
             self.core.commit()
             return org.id
@@ -343,10 +358,53 @@ class Emulator:
                 if owner not in state.service_accounts:
                     raise KeyError(f"no service account {owner}")
             elif owner not in state.users:
-                state.users[owner] = User(id=owner, org_id=org_id, email=f"{owner}@example.com")
+                now = self.core.now()
+                state.users[owner] = User(
+                    id=owner, org_id=org_id, email=f"{owner}@example.com", created_at=now, updated_at=now
+                )
             self._put_key(key, secret, org_id, owner, resource)
             self.core.commit()
             return key
+
+    # invitations: what the invitee would do
+
+    def accept_invitation(self, invitation_id: str, full_name: str = "") -> dict[str, str]:
+        """The invitee accepts: the invitation turns INVITE_STATUS_ACCEPTED (with `accepted_at`) and
+        its pending user active (with `full_name`, if given). KeyError for an unknown invitation,
+        ValueError for one accepted already or expired. Returns the invitation and user IDs."""
+        with self.core.lock:
+            state = self.core.state
+            invitation = state.invitations.get(invitation_id)
+            if invitation is None:
+                raise KeyError(f"no invitation {invitation_id}")
+            now = self.core.now()
+            status = invitation_status(invitation, now)
+            if status != InvitationStatus.SENT:
+                raise ValueError(f"invitation {invitation_id} is {status}: only a sent one can be accepted")
+            user = state.users[invitation.user_id]
+            invitation.status = InvitationStatus.ACCEPTED
+            invitation.accepted_at = now
+            invitation.updated_at = now
+            user.status = UserStatus.ACTIVE
+            if full_name:
+                user.full_name = full_name
+            user.updated_at = now
+            self.core.commit()
+            return {"id": invitation.id, "status": invitation.status.value, "user_id": user.id}
+
+    def expire_invitation(self, invitation_id: str) -> None:
+        """Make a sent invitation expire now (INVITE_STATUS_EXPIRED), as `timing.invitation_expiry`
+        would. KeyError for an unknown invitation, ValueError for one no longer sent."""
+        with self.core.lock:
+            invitation = self.core.state.invitations.get(invitation_id)
+            if invitation is None:
+                raise KeyError(f"no invitation {invitation_id}")
+            now = self.core.now()
+            status = invitation_status(invitation, now)
+            if status != InvitationStatus.SENT:
+                raise ValueError(f"invitation {invitation_id} is {status}: only a sent one can expire")
+            invitation.expires_at = now
+            self.core.commit()
 
     # faults, limits, outcomes
 

@@ -24,6 +24,7 @@ from ccloud_emulator.errors import ApiError
 
 __all__ = [
     "JAVA_CLASS",
+    "CrnSegment",
     "caller",
     "enum_field",
     "enum_filter",
@@ -34,6 +35,7 @@ __all__ = [
     "link_field",
     "org_crn",
     "page",
+    "parse_crn",
     "property_names",
     "require_query",
     "text_field",
@@ -49,6 +51,20 @@ _LINK = re.compile(r"^$|^(http://|https://).+")
 
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
+
+# crn://confluent.cloud/organization=<uuid>[/<kind>=<name>]…
+_CRN = re.compile(r"^crn://confluent\.cloud/organization=(?P<org>[^/]*)(?P<rest>/.*)?$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_CRN_SEGMENT = re.compile(r"^(?P<kind>[a-z][a-z0-9-]*)=(?P<name>[^/=]+)$")
+# The parent each segment must follow, where Confluent's resource hierarchy fixes one.
+_CRN_PARENTS = {
+    "environment": "organization",
+    "cloud-cluster": "environment",
+    "kafka": "cloud-cluster",
+    "topic": "kafka",
+    "group": "kafka",
+    "transactional-id": "kafka",
+}
 
 
 def caller(request: Request) -> Caller:
@@ -145,6 +161,63 @@ def env_crn(org_id: str, env_id: str) -> str:
     return f"{org_crn(org_id)}/environment={env_id}"
 
 
+CrnSegment = tuple[str, str]
+
+
+def parse_crn(value: object, *, pointer: str = "", parameter: str = "") -> tuple[str, list[CrnSegment]]:
+    """The organisation and the `kind=name` segments after it of a Confluent CRN pattern, checked
+    for shape: an organisation UUID first, each segment where the hierarchy puts it (environment,
+    cloud-cluster, kafka with the cluster's ID, then topic, group or transactional-id), no kind twice,
+    and a `*` only as the last character (a prefix pattern). Whether the organisation is the caller's
+    and the environment and cluster exist is the caller's to check. A 400 names `pointer` (a body
+    field) or `parameter` (a query parameter)."""
+
+    def bad(why: str) -> ApiError:
+        where = pointer.strip("/") or parameter
+        return ApiError(
+            400,
+            f"Invalid {where} '{value}': {why}",
+            code="invalid_input",
+            pointer=pointer or None,
+            parameter=parameter or None,
+        )
+
+    if not isinstance(value, str):
+        raise ApiError(
+            400,
+            f"'{(pointer.strip('/') or parameter)}' must be a string",
+            code="invalid_input",
+            pointer=pointer or None,
+            parameter=parameter or None,
+        )
+    match = _CRN.match(value)
+    if match is None:
+        raise bad("a CRN starts crn://confluent.cloud/organization=<organization ID>")
+    org = match["org"]
+    if not _UUID.match(org):
+        raise bad("the organization is a UUID")
+    segments: list[CrnSegment] = []
+    rest = match["rest"] or ""
+    parts = rest.split("/")[1:] if rest else []
+    for index, part in enumerate(parts):
+        found = _CRN_SEGMENT.match(part)
+        if found is None:
+            raise bad(f"'{part}' is not a kind=name segment")
+        kind, name = found["kind"], found["name"]
+        if kind == "organization" or any(kind == seen for seen, _ in segments):
+            raise bad(f"'{kind}' appears twice")
+        parent = segments[-1][0] if segments else "organization"
+        wanted = _CRN_PARENTS.get(kind)
+        if wanted is not None and parent != wanted:
+            raise bad(f"'{kind}=' must follow '{wanted}='")
+        if kind == "kafka" and name != segments[-1][1]:
+            raise bad("'kafka=' names the cloud-cluster it follows")
+        if "*" in name[:-1] or (name.endswith("*") and index != len(parts) - 1):
+            raise bad("'*' may only end the last segment")
+        segments.append((kind, name))
+    return org, segments
+
+
 def env_ref(base: str, org_id: str, env_id: str) -> dict[str, str]:
     return {
         "id": env_id,
@@ -177,8 +250,10 @@ def page(
     items: Sequence[T],
     render: Callable[[T], dict[str, Any]],
     filters: Sequence[str] = (),
+    default_size: int = DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
-    """One page of a standard list, with absolute `first`/`prev`/`next` links that keep the filters."""
+    """One page of a standard list, with absolute `first`/`prev`/`next` links that keep the filters;
+    `default_size` is the spec's default `page_size` for this list."""
     token = request.query_params.get("page_token")
     if token:
         offset, size = _decode_token(token)
@@ -186,7 +261,7 @@ def page(
         offset = 0
         raw_size = request.query_params.get("page_size")
         try:
-            size = int(raw_size) if raw_size else DEFAULT_PAGE_SIZE
+            size = int(raw_size) if raw_size else default_size
         except ValueError:
             raise ApiError(
                 400, "page_size must be an integer", code="invalid_page_size", parameter="page_size"

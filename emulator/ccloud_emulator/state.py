@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -29,14 +30,20 @@ __all__ = [
     "ContentFormat",
     "Environment",
     "Failure",
+    "Invitation",
+    "InvitationStatus",
+    "IpFilter",
+    "IpGroup",
     "KafkaCluster",
     "LegacyPlugin",
     "Organization",
+    "RoleBinding",
     "ServiceAccount",
     "State",
     "Upload",
     "UploadApi",
     "User",
+    "UserStatus",
     "VersionPhase",
 ]
 
@@ -90,6 +97,21 @@ class UploadApi(StrEnum):
     CCPM = "ccpm"
 
 
+class UserStatus(StrEnum):
+    """Where a user stands: invited and not yet in, in, or gone (an invitation deleted unaccepted)."""
+
+    PENDING = "PENDING"
+    ACTIVE = "ACTIVE"
+    DEACTIVATED = "DEACTIVATED"
+
+
+class InvitationStatus(StrEnum):
+    """What is stored; a SENT invitation past its `expires_at` reads INVITE_STATUS_EXPIRED."""
+
+    SENT = "INVITE_STATUS_SENT"
+    ACCEPTED = "INVITE_STATUS_ACCEPTED"
+
+
 @dataclass
 class Organization:
     id: str
@@ -102,6 +124,63 @@ class User:
     id: str
     org_id: str
     email: str
+    full_name: str = ""
+    auth_type: str = "AUTH_TYPE_LOCAL"
+    status: UserStatus = UserStatus.ACTIVE
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass
+class Invitation:
+    id: str
+    org_id: str
+    email: str
+    auth_type: str
+    user_id: str
+    # who invited: the owner (u-… or sa-…) of the API key that asked
+    creator_id: str
+    status: InvitationStatus
+    created_at: float
+    updated_at: float
+    expires_at: float
+    accepted_at: float | None = None
+
+
+@dataclass
+class RoleBinding:
+    id: str
+    org_id: str
+    principal: str
+    role_name: str
+    crn_pattern: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass
+class IpGroup:
+    id: str
+    org_id: str
+    group_name: str
+    cidr_blocks: list[str]
+    created_at: float
+    updated_at: float
+
+
+@dataclass
+class IpFilter:
+    id: str
+    org_id: str
+    filter_name: str
+    # "management" or "multiple"
+    resource_group: str
+    # the organisation's CRN, or an environment's in it
+    resource_scope: str
+    operation_groups: list[str]
+    ip_group_ids: list[str]
+    created_at: float
+    updated_at: float
 
 
 @dataclass
@@ -280,6 +359,8 @@ _NESTED: dict[tuple[type[Any], str], type[Any]] = {
     (Connector, "failures"): Failure,
 }
 _ENUMS: dict[tuple[type[Any], str], type[StrEnum]] = {
+    (User, "status"): UserStatus,
+    (Invitation, "status"): InvitationStatus,
     (KafkaCluster, "cloud"): Cloud,
     (KafkaCluster, "kind"): ClusterKind,
     (Upload, "api"): UploadApi,
@@ -332,7 +413,12 @@ class State:
     ccpm_plugins: dict[str, CcpmPlugin] = field(default_factory=dict)
     ccpm_versions: dict[str, CcpmVersion] = field(default_factory=dict)
     connectors: dict[str, Connector] = field(default_factory=dict)
-    # IDs of deleted service accounts and API keys: the real API answers 403 for them, not 404
+    invitations: dict[str, Invitation] = field(default_factory=dict)
+    role_bindings: dict[str, RoleBinding] = field(default_factory=dict)
+    ip_groups: dict[str, IpGroup] = field(default_factory=dict)
+    ip_filters: dict[str, IpFilter] = field(default_factory=dict)
+    # IDs of deleted objects, never given again (the real API answers 403 for deleted service
+    # accounts and API keys, not 404)
     tombstones: set[str] = field(default_factory=set)
     # the seeded defaults: organization_id, user_id, environment_id, kafka_cluster_id, api_key
     defaults: dict[str, str] = field(default_factory=dict)
@@ -349,6 +435,10 @@ class State:
         "ccpm_plugins": CcpmPlugin,
         "ccpm_versions": CcpmVersion,
         "connectors": Connector,
+        "invitations": Invitation,
+        "role_bindings": RoleBinding,
+        "ip_groups": IpGroup,
+        "ip_filters": IpFilter,
     }
 
     def copy(self) -> State:
@@ -367,6 +457,16 @@ class State:
             for c in self.connectors.values()
             if (plugin_id and c.plugin_id == plugin_id) or (version_id and c.version_id == version_id)
         )
+
+    def filters_using(self, group_id: str) -> list[IpFilter]:
+        """The IP filters that name this IP group, by name."""
+        return sorted((f for f in self.ip_filters.values() if group_id in f.ip_group_ids), key=lambda f: f.filter_name)
+
+    def delete_role_bindings(self, matching: Callable[[RoleBinding], bool]) -> None:
+        """Delete the role bindings `matching` picks (those of a deleted principal or scope)."""
+        for rb_id in [rb.id for rb in self.role_bindings.values() if matching(rb)]:
+            del self.role_bindings[rb_id]
+            self.tombstones.add(rb_id)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

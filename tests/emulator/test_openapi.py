@@ -59,6 +59,32 @@ IMPLEMENTED = {
     "deleteIamV2ServiceAccount",
     "getIamV2ServiceAccount",
     "updateIamV2ServiceAccount",
+    # iam-v2 users (read) and invitations
+    "listIamV2Users",
+    "getIamV2User",
+    "listIamV2Invitations",
+    "createIamV2Invitation",
+    "getIamV2Invitation",
+    "deleteIamV2Invitation",
+    # iam-v2 role bindings (immutable: no update)
+    "listIamV2RoleBindings",
+    "createIamV2RoleBinding",
+    "getIamV2RoleBinding",
+    "deleteIamV2RoleBinding",
+    # iam-v2 IP groups and IP filters
+    "listIamV2IpGroups",
+    "createIamV2IpGroup",
+    "getIamV2IpGroup",
+    "updateIamV2IpGroup",
+    "deleteIamV2IpGroup",
+    "listIamV2IpFilters",
+    "createIamV2IpFilter",
+    "getIamV2IpFilter",
+    "updateIamV2IpFilter",
+    "deleteIamV2IpFilter",
+    # org-v2 organizations (read)
+    "listOrgV2Organizations",
+    "getOrgV2Organization",
     # org-v2 environments
     "listOrgV2Environments",
     "createOrgV2Environment",
@@ -94,6 +120,10 @@ async def _drive_everything(client: httpx.AsyncClient, emu: Emulator) -> None:
     await call("GET", "/cmk/v2/clusters", params={"environment": env})
     await call("GET", f"/cmk/v2/clusters/{emu.kafka_cluster_id}", params={"environment": env})
 
+    # org/v2 organizations: where a client reads the organisation ID its CRNs need
+    org = (await call("GET", "/org/v2/organizations")).json()["data"][0]["id"]
+    await call("GET", f"/org/v2/organizations/{org}")
+
     # iam
     sa = (await call("POST", "/iam/v2/service-accounts", json={"display_name": "orders", "description": "d"})).json()
     await call("GET", "/iam/v2/service-accounts")
@@ -107,6 +137,41 @@ async def _drive_everything(client: httpx.AsyncClient, emu: Emulator) -> None:
     await call("GET", "/iam/v2/api-keys", params={"spec.owner": sa["id"]})
     await call("PATCH", f"/iam/v2/api-keys/{key['id']}", json={"spec": {"display_name": "renamed"}})
     await call("DELETE", f"/iam/v2/api-keys/{key['id']}")
+
+    # users and invitations
+    await call("GET", "/iam/v2/users")
+    await call("GET", f"/iam/v2/users/{emu.core.state.defaults['user_id']}")
+    invitation = (await call("POST", "/iam/v2/invitations", json={"email": "alice@example.com"})).json()
+    await call("GET", f"/iam/v2/invitations/{invitation['id']}")
+    await call("GET", "/iam/v2/invitations", params={"email": "alice@example.com"})
+    emu.accept_invitation(invitation["id"])
+    await call("GET", f"/iam/v2/invitations/{invitation['id']}")  # accepted_at set now
+    await call("DELETE", f"/iam/v2/invitations/{invitation['id']}")
+
+    # role bindings
+    cluster_crn = f"crn://confluent.cloud/organization={org}/environment={env}/cloud-cluster={emu.kafka_cluster_id}"
+    binding = {"principal": f"User:{sa['id']}", "role_name": "DeveloperWrite",
+               "crn_pattern": f"{cluster_crn}/kafka={emu.kafka_cluster_id}/topic=orders-*"}  # fmt: skip
+    rb = (await call("POST", "/iam/v2/role-bindings", json=binding)).json()
+    await call("GET", f"/iam/v2/role-bindings/{rb['id']}")
+    await call("GET", "/iam/v2/role-bindings", params={"principal": f"User:{sa['id']}", "crn_pattern": cluster_crn})
+    await call("DELETE", f"/iam/v2/role-bindings/{rb['id']}")
+
+    # IP groups and filters
+    group = (
+        await call("POST", "/iam/v2/ip-groups", json={"group_name": "office", "cidr_blocks": ["203.0.113.0/24"]})
+    ).json()
+    await call("GET", f"/iam/v2/ip-groups/{group['id']}")
+    await call("GET", "/iam/v2/ip-groups")
+    await call("PATCH", f"/iam/v2/ip-groups/{group['id']}", json={"cidr_blocks": ["198.51.100.0/24"]})
+    body = {"filter_name": "mgmt", "resource_group": "management", "ip_groups": [{"id": group["id"]}]}
+    ip_filter = (await call("POST", "/iam/v2/ip-filters", json=body)).json()
+    await call("GET", f"/iam/v2/ip-filters/{ip_filter['id']}")
+    await call("GET", "/iam/v2/ip-filters")
+    await call("PATCH", f"/iam/v2/ip-filters/{ip_filter['id']}",
+               json={"resource_group": "multiple", "operation_groups": ["MANAGEMENT", "SCHEMA"]})  # fmt: skip
+    await call("DELETE", f"/iam/v2/ip-filters/{ip_filter['id']}")
+    await call("DELETE", f"/iam/v2/ip-groups/{group['id']}")
 
     # connect/v1 custom plugins
     presigned = (
@@ -185,6 +250,12 @@ def _unauthenticated_calls(emu: Emulator) -> list[tuple[str, str]]:
         ("GET", f"/cmk/v2/clusters/{emu.kafka_cluster_id}?environment={emu.environment_id}"),
         ("POST", "/iam/v2/service-accounts"),
         ("GET", "/iam/v2/api-keys"),
+        ("GET", "/iam/v2/users"),
+        ("POST", "/iam/v2/invitations"),
+        ("GET", "/iam/v2/role-bindings?crn_pattern=crn://confluent.cloud/organization=x"),
+        ("POST", "/iam/v2/ip-groups"),
+        ("GET", "/iam/v2/ip-filters"),
+        ("GET", "/org/v2/organizations"),
         ("POST", "/ccpm/v1/plugins"),
         ("POST", "/ccpm/v1/presigned-upload-url"),
         ("GET", "/connect/v1/custom-connector-plugins"),
@@ -207,6 +278,8 @@ async def test_a_bad_key_gets_each_familys_401_schema(
             assert response.status_code == 401, (method, url)
     ops = {op for op, status in conformance.statuses if status == 401}
     assert {"listOrgV2Environments", "createConnectv1Connector", "listConnectv1ConnectorsWithExpansions"} <= ops
+    assert {"listIamV2Users", "createIamV2Invitation", "listIamV2RoleBindings", "createIamV2IpGroup"} <= ops
+    assert {"listIamV2IpFilters", "listOrgV2Organizations"} <= ops
 
 
 @pytest.mark.parametrize(
@@ -220,6 +293,25 @@ async def test_a_bad_key_gets_each_familys_401_schema(
         ("POST", "/iam/v2/service-accounts", 400),
         ("GET", "/iam/v2/api-keys/NOPE000000000000", 404),
         ("POST", "/iam/v2/api-keys", 400),
+        ("GET", "/iam/v2/users/u-nope00", 404),
+        ("GET", "/iam/v2/invitations/i-nope0", 404),
+        ("DELETE", "/iam/v2/invitations/i-nope0", 404),
+        ("POST", "/iam/v2/invitations", 400),
+        ("GET", "/iam/v2/role-bindings", 400),
+        ("GET", "/iam/v2/role-bindings/rb-nope00", 404),
+        ("DELETE", "/iam/v2/role-bindings/rb-nope00", 404),
+        ("POST", "/iam/v2/role-bindings", 400),
+        ("GET", "/iam/v2/ip-groups/ipg-nope00", 404),
+        ("PATCH", "/iam/v2/ip-groups/ipg-nope00", 404),
+        ("DELETE", "/iam/v2/ip-groups/ipg-nope00", 404),
+        ("POST", "/iam/v2/ip-groups", 400),
+        ("GET", "/iam/v2/ip-groups?page_size=0", 400),
+        ("GET", "/iam/v2/ip-filters/ipf-nope00", 404),
+        ("PATCH", "/iam/v2/ip-filters/ipf-nope00", 404),
+        ("DELETE", "/iam/v2/ip-filters/ipf-nope00", 404),
+        ("POST", "/iam/v2/ip-filters", 400),
+        ("GET", "/iam/v2/ip-filters?include_parent_scopes=true", 400),
+        ("GET", "/org/v2/organizations/00000000-0000-0000-0000-000000000000", 404),
         ("GET", "/ccpm/v1/plugins/ccp-nope000000?environment={env}", 404),
         ("GET", "/ccpm/v1/plugins", 400),
         ("GET", "/ccpm/v1/plugins?environment={env}&spec.cloud=aws", 400),

@@ -1,7 +1,7 @@
 """Confluent Cloud HTTP client. Knows nothing about Kubernetes or kopf.
 
-One module per API group (`iam`, `org`, `cmk`, `ccpm`, `custom_plugins`, `uploads`,
-`connectors`), over one transport (`transport`) that paces every request through the credential's
+One module per API group (`iam`, `rbac`, `ip_filtering`, `users`, `org`, `cmk`, `ccpm`,
+`custom_plugins`, `uploads`, `connectors`; `crn` builds the CRNs role bindings and IP filters name), over one transport (`transport`) that paces every request through the credential's
 `RateGovernor` (`governor`), retries by a pure `RetryPolicy` (`retry`) and raises the `errors` tree.
 """
 
@@ -25,6 +25,7 @@ from ccloud_operator.confluent.connectors import (
     TaskStatus,
     is_masked,
 )
+from ccloud_operator.confluent.crn import environment_crn, organization_crn, organization_of, scope_crn
 from ccloud_operator.confluent.custom_plugins import CustomConnectorPlugin, CustomConnectorRuntime, CustomPlugins
 from ccloud_operator.confluent.errors import (
     ApiError,
@@ -43,15 +44,30 @@ from ccloud_operator.confluent.errors import (
 )
 from ccloud_operator.confluent.governor import GovernorState, RateGovernor
 from ccloud_operator.confluent.iam import CLOUD_RESOURCE, ApiKey, ApiKeys, ServiceAccount, ServiceAccounts
-from ccloud_operator.confluent.org import Environment, Environments
+from ccloud_operator.confluent.ip_filtering import MANAGEMENT, MULTIPLE, IpFilter, IpFilters, IpGroup, IpGroups
+from ccloud_operator.confluent.org import Environment, Environments, Organization, Organizations
+from ccloud_operator.confluent.rbac import RoleBinding, RoleBindings
 from ccloud_operator.confluent.retry import RetryPolicy
 from ccloud_operator.confluent.transport import DEFAULT_BASE_URL, Credentials
 from ccloud_operator.confluent.uploads import Cloud, ContentFormat, PresignedUrl, Uploads
+from ccloud_operator.confluent.users import (
+    AUTH_TYPE_LOCAL,
+    AUTH_TYPE_SSO,
+    Invitation,
+    Invitations,
+    InvitationStatus,
+    User,
+    Users,
+)
 
 __all__ = [
+    "AUTH_TYPE_LOCAL",
+    "AUTH_TYPE_SSO",
     "CLOUD_RESOURCE",
     "DEFAULT_BASE_URL",
+    "MANAGEMENT",
     "MASK",
+    "MULTIPLE",
     "ApiError",
     "ApiKey",
     "ApiKeys",
@@ -77,7 +93,16 @@ __all__ = [
     "Environments",
     "Forbidden",
     "GovernorState",
+    "Invitation",
+    "InvitationStatus",
+    "Invitations",
+    "IpFilter",
+    "IpFilters",
+    "IpGroup",
+    "IpGroups",
     "NotFound",
+    "Organization",
+    "Organizations",
     "Plugin",
     "PluginVersion",
     "PluginVersions",
@@ -87,6 +112,8 @@ __all__ = [
     "RateGovernor",
     "RateLimited",
     "RetryPolicy",
+    "RoleBinding",
+    "RoleBindings",
     "ServerError",
     "ServiceAccount",
     "ServiceAccounts",
@@ -94,8 +121,14 @@ __all__ = [
     "TransportError",
     "Unauthorized",
     "Uploads",
+    "User",
+    "Users",
     "ValidationFailed",
     "VersionPhase",
+    "environment_crn",
     "from_response",
     "is_masked",
+    "organization_crn",
+    "organization_of",
+    "scope_crn",
 ]

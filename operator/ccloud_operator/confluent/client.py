@@ -12,10 +12,13 @@ from ccloud_operator.confluent.connectors import Connectors
 from ccloud_operator.confluent.custom_plugins import CustomPlugins
 from ccloud_operator.confluent.governor import RateGovernor
 from ccloud_operator.confluent.iam import ApiKeys, ServiceAccounts
-from ccloud_operator.confluent.org import Environments
+from ccloud_operator.confluent.ip_filtering import IpFilters, IpGroups
+from ccloud_operator.confluent.org import Environments, Organizations
+from ccloud_operator.confluent.rbac import RoleBindings
 from ccloud_operator.confluent.retry import RetryPolicy
 from ccloud_operator.confluent.transport import DEFAULT_BASE_URL, ApiTransport, Credentials
 from ccloud_operator.confluent.uploads import Uploads
+from ccloud_operator.confluent.users import Invitations, Users
 
 __all__ = ["ConfluentClient"]
 
@@ -60,6 +63,12 @@ class ConfluentClient:
         self.custom_plugins = CustomPlugins(self._api)
         self.uploads = Uploads(self._api)
         self.connectors = Connectors(self._api)
+        self.organizations = Organizations(self._api)
+        self.role_bindings = RoleBindings(self._api, self.organizations)
+        self.ip_groups = IpGroups(self._api)
+        self.ip_filters = IpFilters(self._api)
+        self.users = Users(self._api)
+        self.invitations = Invitations(self._api)
 
     @property
     def base_url(self) -> str:
