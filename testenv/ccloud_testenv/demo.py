@@ -215,7 +215,7 @@ def ready(ctx: DemoContext) -> str:
         raise Skipped("nothing was applied")
     kinds = ",".join(
         f"{plural}.ccloud.operators.dev"
-        for plural in ("serviceaccounts", "apikeys", "connectorplugins", "customconnectors")
+        for plural in ("serviceaccounts", "rolebindings", "apikeys", "connectorplugins", "customconnectors")
     )
     ctx.cluster.kubectl("wait", "--for=condition=Ready", kinds, "--all", "-A", "--timeout=120s", timeout=130)
     table = ctx.cluster.kubectl("get", "ccloud", "-A").stdout.rstrip()

@@ -387,6 +387,7 @@ def test_the_demo_reaches_ready_and_exits_when_asked(tmp_path: Path) -> None:
     assert sorted(row[1].split("/")[-1] for row in ready_rows if row[2] == "True") == [
         "orders",
         "orders-cloud",
+        "orders-cluster-admin",
         "orders-kafka",
         "orders-source",
     ]

@@ -201,7 +201,8 @@ class Kube:
 
 def _plural(kind: str) -> str:
     plurals = {"ServiceAccount": "serviceaccounts", "ApiKey": "apikeys", "ConnectorPlugin": "connectorplugins"}
-    return {**plurals, "CustomConnector": "customconnectors"}[kind]
+    more = {"CustomConnector": "customconnectors", "RoleBinding": "rolebindings", "IpGroup": "ipgroups"}
+    return {**plurals, **more, "IpFilter": "ipfilters", "Invitation": "invitations"}[kind]
 
 
 @contextlib.contextmanager
@@ -219,7 +220,8 @@ def namespace_with_credentials(control_plane: ControlPlane, emulator: Emulator) 
     try:
         yield k
     finally:
-        for plural in ("customconnectors", "apikeys", "connectorplugins", "serviceaccounts"):
+        dependents_first = ("customconnectors", "rolebindings", "ipfilters", "invitations", "apikeys")
+        for plural in (*dependents_first, "connectorplugins", "ipgroups", "serviceaccounts"):
             for obj in k.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)["items"]:
                 with contextlib.suppress(ApiException):
                     k.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, obj["metadata"]["name"])

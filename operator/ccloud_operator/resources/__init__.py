@@ -3,6 +3,7 @@
 Pure data: no I/O, no HTTP, no Kubernetes client.
 """
 
+from ccloud_operator.resources.access import INVITATION, IP_FILTER, IP_GROUP, ROLE_BINDING
 from ccloud_operator.resources.api_key import API_KEY, ApiKeySpec, ApiKeyStatus
 from ccloud_operator.resources.base import API_VERSION, GROUP, VERSION
 from ccloud_operator.resources.connector_plugin import CONNECTOR_PLUGIN, ConnectorPluginSpec, ConnectorPluginStatus
@@ -24,7 +25,11 @@ __all__ = [
     "CONNECTOR_PLUGIN",
     "CUSTOM_CONNECTOR",
     "GROUP",
+    "INVITATION",
+    "IP_FILTER",
+    "IP_GROUP",
     "KINDS",
+    "ROLE_BINDING",
     "SERVICE_ACCOUNT",
     "VERSION",
     "ApiKeySpec",
@@ -38,4 +43,13 @@ __all__ = [
     "ServiceAccountStatus",
 ]
 
-KINDS: tuple[Kind, ...] = (SERVICE_ACCOUNT, API_KEY, CONNECTOR_PLUGIN, CUSTOM_CONNECTOR)
+KINDS: tuple[Kind, ...] = (
+    SERVICE_ACCOUNT,
+    API_KEY,
+    CONNECTOR_PLUGIN,
+    CUSTOM_CONNECTOR,
+    ROLE_BINDING,
+    IP_GROUP,
+    IP_FILTER,
+    INVITATION,
+)

@@ -11,11 +11,24 @@ from ccloud_operator.reconcile.engine import KindReconciler
 from ccloud_operator.reconcile.kinds.api_key import ApiKeyReconciler
 from ccloud_operator.reconcile.kinds.connector_plugin import ConnectorPluginReconciler
 from ccloud_operator.reconcile.kinds.custom_connector import CustomConnectorReconciler
+from ccloud_operator.reconcile.kinds.invitation import InvitationReconciler
+from ccloud_operator.reconcile.kinds.ip_filter import IpFilterReconciler
+from ccloud_operator.reconcile.kinds.ip_group import IpGroupReconciler
+from ccloud_operator.reconcile.kinds.role_binding import RoleBindingReconciler
 from ccloud_operator.reconcile.kinds.service_account import ServiceAccountReconciler
 
 __all__ = ["RECONCILERS"]
 
 RECONCILERS: dict[str, KindReconciler[Any, Any]] = {
     r.kind.plural: r
-    for r in (ServiceAccountReconciler(), ApiKeyReconciler(), ConnectorPluginReconciler(), CustomConnectorReconciler())
+    for r in (
+        ServiceAccountReconciler(),
+        ApiKeyReconciler(),
+        ConnectorPluginReconciler(),
+        CustomConnectorReconciler(),
+        RoleBindingReconciler(),
+        IpGroupReconciler(),
+        IpFilterReconciler(),
+        InvitationReconciler(),
+    )
 }
