@@ -25,7 +25,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1
 # Numeric, so the kubelet can verify runAsNonRoot without an /etc/passwd entry.
 USER 65532:65532
-# The liveness endpoint (CCLOUD_LIVENESS_PORT); the chart probes /healthz on it.
-EXPOSE 8080
+# /healthz and /readyz (CCLOUD_LIVENESS_PORT), which the chart probes; /metrics (CCLOUD_METRICS_PORT).
+EXPOSE 8080 8081
 ENTRYPOINT ["python", "-m", "ccloud_operator"]
 CMD ["run"]

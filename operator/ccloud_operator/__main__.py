@@ -47,7 +47,6 @@ def _run() -> int:
         print(f"ccloud-operator: invalid settings: {exc}", file=sys.stderr)
         return 2
     _configure_logging(kopf, settings.log_format, settings.log_level)
-    liveness = f"http://{settings.liveness_host}:{settings.liveness_port}/healthz" if settings.liveness_port else None
     priority = settings.priority or (_seniority() if settings.peering else 0)
     identity = f"{os.environ.get('POD_ID') or socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
     if settings.peering:
@@ -59,7 +58,7 @@ def _run() -> int:
         priority=priority,
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
-        liveness_endpoint=liveness,
+        # No liveness_endpoint: the startup handler serves /healthz beside /readyz and /metrics.
     )
     return 0
 

@@ -5,6 +5,10 @@ For every kind the same three registrations, derived from the kind's declaration
 `if kind is …`: an index of the references its spec declares, an index of the Confluent IDs in its
 status, and an event handler. kopf starts the event handlers only once every index is filled from
 the initial listing, so a delete guard never runs on a half-known index.
+
+The startup handler also serves the probes and the metrics (`ccloud_operator.metrics`): /readyz says
+ready once the controller runs and kopf has delivered its first event, which it does only after
+every watch has listed what it watches; or while peering makes this replica stand by.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import kopf
 import kubernetes
 
 from ccloud_operator.kube import Kube
+from ccloud_operator.metrics import Endpoints, Metrics, Site
 from ccloud_operator.reconcile.controller import Controller
 from ccloud_operator.reconcile.engine import KindReconciler, references_of
 from ccloud_operator.reconcile.kinds import RECONCILERS
@@ -29,7 +34,7 @@ from ccloud_operator.reconcile.shared import SharedReads
 from ccloud_operator.resources import GROUP
 from ccloud_operator.settings import Settings
 
-__all__ = ["PEERING", "Peering", "configure"]
+__all__ = ["PEERING", "Peering", "Readiness", "configure"]
 
 log = logging.getLogger(__name__)
 
@@ -96,18 +101,54 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         operator = Settings()
         kubernetes.config.load_config()  # type: ignore[no-untyped-call]
         indexes = KopfIndexes()
+        metrics = Metrics()
         ctx = Context(
             kube=Kube(kubernetes.client.ApiClient()),
             settings=operator,
             references=indexes,
             ids=indexes,
             shared=SharedReads(ttl=operator.shared_read_seconds),
+            observer=metrics,
         )
         memo.indexes = indexes
-        memo.controller = Controller(ctx, RECONCILERS)
+        memo.controller = Controller(ctx, RECONCILERS, metrics)
+        memo.readiness = Readiness(memo.controller)
         if PEERING is not None:
             memo.peering = asyncio.create_task(_follow_peering(PEERING, memo.controller), name="peering")
     memo.controller.start()
+    if getattr(memo, "endpoints", None) is None:
+        memo.endpoints = await _serve(memo.controller, memo.readiness)
+
+
+@dataclass
+class Readiness:
+    """What /readyz answers: why the operator is not ready, or None. One object, shared: kopf gives
+    each resource object its own shallow copy of `memo`, so a flag set on `memo` itself would not be."""
+
+    controller: Controller
+    listed: bool = False  # kopf delivered an event, which it does once every watch has listed
+
+    def __call__(self) -> str | None:
+        if not self.controller.started:
+            return "the controller is not running"
+        if self.controller.paused:
+            return None  # a standby replica is ready: ready to take over
+        if not self.listed:
+            return "kopf has not yet listed every resource it watches"
+        return None
+
+
+async def _serve(controller: Controller, readiness: Readiness) -> Endpoints:
+    """The probe and metrics endpoints; a port already taken stops the operator."""
+    settings = controller.ctx.settings
+    endpoints = Endpoints(controller.metrics, readiness)
+    probes = Site(settings.liveness_host, settings.liveness_port) if settings.liveness_port else None
+    scrape = Site(settings.metrics_host, settings.metrics_port) if settings.metrics_port else None
+    try:
+        await endpoints.start(probes, scrape)
+    except OSError as exc:
+        raise kopf.PermanentError(f"cannot serve the probe or metrics endpoints: {exc}") from exc
+    return endpoints
 
 
 async def _follow_peering(peering: Peering, controller: Controller, interval: float = 5.0) -> None:
@@ -170,6 +211,8 @@ async def cleanup(memo: Any, **_: Any) -> None:
         follower.cancel()
     if controller is not None:
         await controller.stop()
+    if (endpoints := getattr(memo, "endpoints", None)) is not None:
+        await endpoints.stop()
 
 
 def _register(plural: str, kind: KindReconciler[Any, Any]) -> None:
@@ -191,6 +234,7 @@ def _register(plural: str, kind: KindReconciler[Any, Any]) -> None:
 
     @kopf.on.event(*resource, id="watch")
     async def watch(type: str | None, body: kopf.Body, memo: Any, **indexes: Any) -> None:
+        memo.readiness.listed = True  # kopf calls event handlers only once every watch has listed
         memo.indexes.indexes = indexes
         memo.controller.object_event(plural, type, body)
 
@@ -208,5 +252,6 @@ async def referenced_changed(
     controller: Controller | None = getattr(memo, "controller", None)
     if controller is None:
         return
+    memo.readiness.listed = True  # as in `watch`; even an empty namespace has a ConfigMap, kube-root-ca.crt
     memo.indexes.indexes = indexes
     controller.referenced_event(resource.plural, type, body)

@@ -64,8 +64,14 @@ class Settings(BaseSettings):
         default=0,
         description="kopf peering priority of this replica; 0 with peering set lets the replica started first lead.",
     )
-    liveness_port: int = Field(default=8080, description="Port of the /healthz liveness endpoint; 0 disables.")
-    liveness_host: str = Field(default="0.0.0.0", description="Address the liveness endpoint binds to.")  # noqa: S104
+    liveness_port: int = Field(
+        default=8080, ge=0, le=65535, description="Port of the /healthz and /readyz probe endpoints; 0 disables."
+    )
+    liveness_host: str = Field(default="0.0.0.0", description="Address the probe endpoints bind to.")  # noqa: S104
+    metrics_port: int = Field(
+        default=8081, ge=0, le=65535, description="Port of the Prometheus /metrics endpoint; 0 disables."
+    )
+    metrics_host: str = Field(default="0.0.0.0", description="Address the metrics endpoint binds to.")  # noqa: S104
     log_format: Literal["plain", "json"] = Field(
         default="plain", description="plain (timestamp, level, logger, object, message) or json (one object a line)."
     )

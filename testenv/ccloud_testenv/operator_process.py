@@ -42,6 +42,9 @@ class OperatorProcess:
             "KUBECONFIG": str(self.kubeconfig),
             "CCLOUD_LIVENESS_HOST": "127.0.0.1",
             "CCLOUD_LIVENESS_PORT": str(self.port),
+            # Its metrics on loopback too, on a port of their own (settings may say otherwise, or 0).
+            "CCLOUD_METRICS_HOST": "127.0.0.1",
+            "CCLOUD_METRICS_PORT": str(_free_port(0)),
             **self.settings,
         }
         self._process = ManagedProcess(

@@ -27,6 +27,8 @@ CHART = ROOT / "helm" / "ccloud-operator"
 PREFIX = "chart-rbac"  # every namespace and release here starts with it: the control plane is shared
 TEAM_A, TEAM_B, ELSEWHERE = f"{PREFIX}-team-a", f"{PREFIX}-team-b", f"{PREFIX}-elsewhere"
 PEERING = PREFIX  # the namespaced release is peered: kopf's CRDs come from the chart's crds/ folder
+# The release names contain the chart name, so each release's full name (and ServiceAccount) is its name.
+CLUSTER_WIDE, NAMESPACED = f"{PREFIX}-cw-ccloud-operator", f"{PREFIX}-ns-ccloud-operator"
 
 
 @dataclass(frozen=True)
@@ -59,11 +61,17 @@ class Check:
 
 
 def _needs(namespace: str) -> list[Check]:
-    """What the operator does where it works: the handlers' and kopf's calls."""
+    """What the operator does where it works: the handlers' and kopf's calls, each verb by its caller.
+
+    kopf lists and watches our kinds, Secrets and ConfigMaps; the reconcile reads (get) them by name;
+    it JSON-patches our kinds' finalizers and merge-patches their status; it creates, replaces (update)
+    and deletes an ApiKey's output Secret and patches the credentials finalizer on a Secret in use;
+    kopf and the operator create Events.
+    """
     checks = [
         Check(verb, "secrets", namespace) for verb in ("get", "list", "watch", "create", "update", "patch", "delete")
     ]
-    checks += [Check("create", "events", namespace), Check("patch", "events", namespace)]
+    checks += [Check("create", "events", namespace)]
     checks += [Check(verb, "configmaps", namespace) for verb in ("get", "list", "watch")]
     for kind in KINDS:
         checks += [Check(verb, kind.plural, namespace, GROUP) for verb in ("get", "list", "watch", "patch")]
@@ -71,19 +79,46 @@ def _needs(namespace: str) -> list[Check]:
     return checks
 
 
+def _never_here(namespace: str) -> list[Check]:
+    """What the operator never does even where it works: the users' verbs on our kinds, and more."""
+    checks = []
+    for kind in KINDS:
+        checks += [
+            Check(verb, kind.plural, namespace, GROUP) for verb in ("create", "update", "delete", "deletecollection")
+        ]
+        checks += [Check(verb, kind.plural, namespace, GROUP, subresource="status") for verb in ("get", "update")]
+        # blockOwnerDeletion is never set on the Secrets it owns, so no <kind>/finalizers is needed.
+        checks.append(Check("update", kind.plural, namespace, GROUP, subresource="finalizers"))
+    checks += [Check(verb, "events", namespace) for verb in ("get", "list", "watch", "update", "patch", "delete")]
+    checks += [Check(verb, "configmaps", namespace) for verb in ("create", "update", "patch", "delete")]
+    checks += [Check("deletecollection", "secrets", namespace), Check("deletecollection", "configmaps", namespace)]
+    checks += [Check(verb, resource, namespace) for verb in ("get", "create") for resource in ("pods", "services")]
+    checks += [Check("create", "serviceaccounts", namespace, subresource="token")]
+    checks += [Check("create", "leases", namespace, "coordination.k8s.io")]
+    checks += [Check("create", "rolebindings", namespace, "rbac.authorization.k8s.io")]
+    return checks
+
+
 DISCOVERY = [Check(verb, "customresourcedefinitions", group="apiextensions.k8s.io") for verb in ("list", "watch")]
 NEVER = [
     Check("delete", "namespaces"),
+    Check("create", "namespaces"),
+    Check("patch", "namespaces"),
+    Check("get", "nodes"),
+    Check("get", "customresourcedefinitions", group="apiextensions.k8s.io"),
     Check("create", "customresourcedefinitions", group="apiextensions.k8s.io"),
+    Check("patch", "customresourcedefinitions", group="apiextensions.k8s.io"),
     Check("delete", "customresourcedefinitions", group="apiextensions.k8s.io"),
     Check("create", "clusterrolebindings", group="rbac.authorization.k8s.io"),
-    Check("create", "pods", TEAM_A),
-    Check("create", "configmaps", TEAM_A),
-    Check("update", "configmaps", TEAM_A),
-    Check("update", "apikeys", TEAM_A, GROUP),
-    Check("delete", "serviceaccounts", TEAM_A, GROUP),
+    Check("escalate", "clusterroles", group="rbac.authorization.k8s.io"),
+    Check("bind", "clusterroles", group="rbac.authorization.k8s.io"),
     Check("impersonate", "serviceaccounts"),
+    Check("impersonate", "users"),
+    Check("create", "validatingwebhookconfigurations", group="admissionregistration.k8s.io"),
+    *_never_here(TEAM_A),
 ]
+# The namespaced release's default credentials: a Secret in its own namespace, outside the watched ones.
+CREDENTIALS = "ccloud-credentials"
 CASES: list[tuple[str, Check, bool]] = [
     *[("cluster-wide", check, True) for check in _needs("") + DISCOVERY],
     *[("cluster-wide", check, False) for check in NEVER],
@@ -92,19 +127,41 @@ CASES: list[tuple[str, Check, bool]] = [
     *[("namespaced", Check(verb, "kopfpeerings", TEAM_A, "kopf.dev"), True) for verb in ("list", "watch")],
     *[("namespaced", Check(verb, "kopfpeerings", TEAM_B, "kopf.dev", name=PEERING), True) for verb in ("get", "patch")],
     ("namespaced", Check("patch", "kopfpeerings", TEAM_A, "kopf.dev", name="someone-elses"), False),
+    ("namespaced", Check("create", "kopfpeerings", TEAM_A, "kopf.dev"), False),
+    ("namespaced", Check("delete", "kopfpeerings", TEAM_A, "kopf.dev", name=PEERING), False),
     ("cluster-wide", Check("list", "clusterkopfpeerings", group="kopf.dev"), False),
-    *[("namespaced", check, False) for check in NEVER],
+    ("cluster-wide", Check("list", "namespaces"), False),  # kopf lists namespaces only when given a list
+    *[("namespaced", check, False) for check in NEVER + _never_here(TEAM_B)],
+    # The default credentials outside the watched namespaces: that Secret alone, read and held.
+    *[("namespaced", Check(verb, "secrets", NAMESPACED, name=CREDENTIALS), True) for verb in ("get", "patch")],
+    *[
+        ("namespaced", Check(verb, "secrets", NAMESPACED, name=CREDENTIALS), False)
+        for verb in ("update", "delete", "watch")
+    ],
     *[
         ("namespaced", check, False)
         for check in (
             Check("list", "secrets"),
             Check("watch", "secrets"),
+            Check("get", "secrets"),
+            Check("create", "secrets"),
+            Check("delete", "secrets"),
             Check("get", "secrets", ELSEWHERE),
+            Check("patch", "secrets", ELSEWHERE, name=CREDENTIALS),
             Check("list", "secrets", "kube-system"),
+            Check("get", "secrets", "kube-system", name=CREDENTIALS),
+            Check("get", "secrets", NAMESPACED, name="someone-elses"),
+            Check("list", "secrets", NAMESPACED),
+            Check("create", "secrets", NAMESPACED),
+            Check("get", "configmaps", ELSEWHERE),
+            Check("list", "configmaps"),
             Check("list", "apikeys", group=GROUP),
+            Check("watch", "customconnectors", group=GROUP),
+            Check("get", "apikeys", ELSEWHERE, GROUP),
             Check("patch", "apikeys", ELSEWHERE, GROUP),
             Check("patch", "serviceaccounts", ELSEWHERE, GROUP, subresource="status"),
             Check("create", "events", ELSEWHERE),
+            Check("create", "events", NAMESPACED),
         )
     ],
 ]
@@ -112,7 +169,7 @@ CASES: list[tuple[str, Check, bool]] = [
 
 @pytest.fixture(scope="module")
 def releases(control_plane: ControlPlane) -> Iterator[dict[str, Release]]:
-    cluster_wide, namespaced = f"{PREFIX}-cw-ccloud-operator", f"{PREFIX}-ns-ccloud-operator"
+    cluster_wide, namespaced = CLUSTER_WIDE, NAMESPACED
     for namespace in (cluster_wide, namespaced, TEAM_A, TEAM_B):
         control_plane.kubectl("create", "namespace", namespace, check=False)  # left by an earlier run: reuse it
     # warn, not just enforce: the apiserver checks a Deployment's pod template only in warn and audit modes.
@@ -122,7 +179,12 @@ def releases(control_plane: ControlPlane) -> Iterator[dict[str, Release]]:
     )  # fmt: skip
     values = {
         "cluster-wide": [],
-        "namespaced": [f"watchNamespaces={{{TEAM_A},{TEAM_B}}}", "crds.install=false", f"peering={PEERING}"],
+        "namespaced": [
+            f"watchNamespaces={{{TEAM_A},{TEAM_B}}}",
+            "crds.install=false",
+            f"peering={PEERING}",
+            f"credentials.existingSecret={CREDENTIALS}",
+        ],
     }
     made: dict[str, Release] = {}
     try:
@@ -237,6 +299,31 @@ def test_install_meets_restricted_pod_security_and_tells_what_to_do_next(release
     install = releases["cluster-wide"].install
     assert "PodSecurity" not in install.stderr
     assert "kubectl get ccloud -A" in install.stdout
+    # No default credentials: the notes say how to make the Secret, and the example references one.
+    assert "create secret generic ccloud-credentials" in install.stdout
+    assert "credentialsSecretRef: {name: ccloud-credentials}" in install.stdout
+    assert "kind: ServiceAccount" in install.stdout
+
+
+def test_namespaced_notes_name_the_credentials_and_a_watched_namespace(releases: dict[str, Release]) -> None:
+    notes = releases["namespaced"].install.stdout
+    assert f"It serves the namespaces {TEAM_A}, {TEAM_B}" in notes
+    assert f"Secret {NAMESPACED}/{CREDENTIALS}" in notes
+    assert f"namespace: {TEAM_A}" in notes
+    assert "credentialsSecretRef" not in notes  # the default credentials serve the example
+    assert "kubectl get ccloud -A" in notes
+
+
+def test_the_example_in_the_notes_is_accepted_by_the_apiserver(
+    control_plane: ControlPlane, releases: dict[str, Release]
+) -> None:
+    notes = releases["namespaced"].install.stdout
+    start = notes.index("<<'EOF'\n") + len("<<'EOF'\n")
+    block = notes[start : notes.index("\n     EOF", start)]
+    manifest = yaml.safe_load("\n".join(line.removeprefix("     ") for line in block.splitlines()))
+    assert manifest["kind"] == "ServiceAccount"
+    result = control_plane.kubectl("apply", "--dry-run=server", "-f", "-", input=json.dumps(manifest))
+    assert "created (server dry run)" in result.stdout
 
 
 def test_crds_are_installed_served_and_kept(control_plane: ControlPlane, releases: dict[str, Release]) -> None:

@@ -26,7 +26,8 @@ SCHEMA = json.loads((CHART / "values.schema.json").read_text())
 
 # Settings fields the chart names differently, and the one it sets itself.
 RENAMED = {"namespaces": "watchNamespaces"}
-NOT_A_VALUE = {"liveness_host"}  # the pod must listen on 0.0.0.0 for the kubelet's probe: not a choice
+# The pod must listen on 0.0.0.0 for the kubelet's probes and for Prometheus: not a choice.
+NOT_A_VALUE = {"liveness_host", "metrics_host"}
 CHART_ONLY = {
     "credentials",
     "crds",
@@ -41,12 +42,14 @@ CHART_ONLY = {
     "nodeSelector",
     "tolerations",
     "affinity",
+    "priorityClassName",
     "serviceAccount",
     "nameOverride",
     "fullnameOverride",
+    "metrics",
 }
 # The chart's own nested values (the others are Kubernetes objects passed through).
-OWN_OBJECTS = ("credentials", "crds", "image", "serviceAccount")
+OWN_OBJECTS = ("credentials", "crds", "image", "serviceAccount", "metrics")
 SA = ("ops", "ccloud-ccloud-operator")  # release "ccloud" in namespace "ops", as conftest renders it
 
 
@@ -208,6 +211,7 @@ NON_DEFAULT = {
     "peering": "ccloud",
     "priority": 7,
     "livenessPort": 9090,
+    "metricsPort": 9091,
     "logFormat": "json",
     "logLevel": "DEBUG",
 }
@@ -268,7 +272,6 @@ def allowed(rendered: Rendered, access: Access, subject: tuple[str, str] = SA) -
 def _operator_needs(namespace: str | None) -> list[Access]:
     needs = [Access(verb, "secrets", namespace) for verb in ("get", "list", "watch", "create", "update", "patch")]
     needs += [Access("delete", "secrets", namespace), Access("create", "events", namespace)]
-    needs += [Access("patch", "events", namespace)]
     needs += [Access(verb, "configmaps", namespace) for verb in ("get", "list", "watch")]
     for kind in KINDS:
         needs += [Access(verb, kind.plural, namespace, GROUP) for verb in ("get", "list", "watch", "patch")]
@@ -314,6 +317,12 @@ def test_operator_is_granted_every_verb_it_uses(render: Render, values: dict[str
                 Access("create", "configmaps", None),
                 Access("update", "configmaps", None),
                 Access("create", "clusterroles", None, "rbac.authorization.k8s.io"),
+                Access("patch", "events", None),
+                Access("delete", "events", None),
+                Access("create", "apikeys", None, GROUP),
+                Access("update", "apikeys/status", None, GROUP),
+                Access("update", "apikeys/finalizers", None, GROUP),
+                Access("list", "namespaces", None),
             ],
         ),
         (
@@ -353,8 +362,13 @@ def test_watched_namespaces_get_roles_and_no_cluster_role_touches_secrets(render
 def test_default_credentials_outside_the_watched_namespaces_are_readable_by_name_only(render: Render) -> None:
     rendered = render({**NAMESPACED, "credentials": {"existingSecret": "ccloud-creds"}})
     assert allowed(rendered, Access("get", "secrets", "ops", name="ccloud-creds"))
+    # patch: the credentials finalizer the operator holds on a Secret while resources use it.
+    assert allowed(rendered, Access("patch", "secrets", "ops", name="ccloud-creds"))
     assert not allowed(rendered, Access("get", "secrets", "ops", name="other"))
+    assert not allowed(rendered, Access("patch", "secrets", "ops", name="other"))
     assert not allowed(rendered, Access("list", "secrets", "ops"))
+    for verb in ("update", "delete", "create"):
+        assert not allowed(rendered, Access(verb, "secrets", "ops", name="ccloud-creds")), verb
     assert rendered.env["CCLOUD_DEFAULT_CREDENTIALS_SECRET"] == "ops/ccloud-creds"
 
 
@@ -440,18 +454,64 @@ def test_template_refuses_contradictions_with_a_fix(
     assert error in render_error(values)
 
 
-def test_liveness_probe_checks_healthz_on_the_liveness_port(default: Rendered) -> None:
+def test_probes_check_healthz_and_readyz_on_the_liveness_port(default: Rendered) -> None:
     container = default.container
-    assert container["ports"] == [{"name": "healthz", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["ports"] == [
+        {"name": "healthz", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 8081, "protocol": "TCP"},
+    ]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "healthz"}
     assert container["args"] == ["run"]
 
 
-def test_liveness_port_zero_turns_endpoint_and_probe_off(render: Render) -> None:
+def test_liveness_port_zero_turns_endpoints_and_probes_off(render: Render) -> None:
     rendered = render({"livenessPort": 0})
     assert "livenessProbe" not in rendered.container
-    assert "ports" not in rendered.container
+    assert "readinessProbe" not in rendered.container
+    assert [port["name"] for port in rendered.container["ports"]] == ["metrics"]
     assert rendered.env["CCLOUD_LIVENESS_PORT"] == "0"
+
+
+def test_metrics_service_selects_the_operator_pods_on_the_metrics_port(default: Rendered) -> None:
+    service = default.one("Service", "ccloud-ccloud-operator-metrics", "ops")
+    pod_labels = default.one("Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": 8081, "targetPort": "metrics", "protocol": "TCP"}]
+    assert not default.of_kind("ServiceMonitor")
+
+
+def test_metrics_port_zero_means_no_endpoint_no_service(render: Render) -> None:
+    rendered = render({"metricsPort": 0})
+    assert not rendered.of_kind("Service")
+    assert [port["name"] for port in rendered.container["ports"]] == ["healthz"]
+    assert rendered.env["CCLOUD_METRICS_PORT"] == "0"
+
+
+def test_service_monitor_scrapes_the_metrics_service_only_when_enabled(render: Render) -> None:
+    rendered = render(
+        {"metrics": {"serviceMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "prom"}}}}
+    )
+    monitor = rendered.one("ServiceMonitor", "ccloud-ccloud-operator", "ops")
+    service = rendered.one("Service", "ccloud-ccloud-operator-metrics")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["ops"]}
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "15s"}]
+
+
+@pytest.mark.parametrize(
+    ("values", "error"),
+    [
+        ({"metricsPort": 0, "metrics": {"serviceMonitor": {"enabled": True}}}, "metricsPort: it is 0"),
+        ({"metricsPort": 8080}, "livenessPort and metricsPort are both 8080"),
+        ({"metrics": {"serviceMonitor": {"interval": "often"}}}, "at '/metrics/serviceMonitor/interval'"),
+    ],
+    ids=["a ServiceMonitor with nothing to scrape", "probes and metrics on one port", "an interval Prometheus refuses"],
+)
+def test_metrics_values_refuse_contradictions(render_error: RenderError, values: dict[str, Any], error: str) -> None:
+    assert error in render_error(values)
 
 
 def test_pod_meets_the_restricted_pod_security_standard(default: Rendered) -> None:
@@ -476,8 +536,10 @@ def test_scheduling_and_image_values_reach_the_pod(render: Render) -> None:
             "podAnnotations": {"a": "b"},
             "podLabels": {"team": "platform"},
             "imagePullSecrets": [{"name": "registry"}],
+            "priorityClassName": "system-cluster-critical",
         }
     )
+    assert rendered.one("Deployment")["spec"]["template"]["spec"]["priorityClassName"] == "system-cluster-critical"
     template = rendered.one("Deployment")["spec"]["template"]
     assert rendered.container["image"] == f"registry.example/ccloud@{digest}"
     assert template["spec"]["nodeSelector"] == {"pool": "system"}

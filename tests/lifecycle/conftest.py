@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import socket
 import threading
 import time
 import uuid
@@ -90,6 +91,7 @@ OPERATOR_SETTINGS = {
     "CCLOUD_RETRY_CAP_SECONDS": "3",
     "CCLOUD_RESYNC_SECONDS": "600",
     "CCLOUD_LOG_LEVEL": "DEBUG",
+    "CCLOUD_METRICS_PORT": "0",  # operators a test starts beside the fixture's must not fight over a port
 }
 
 
@@ -98,7 +100,11 @@ def operator(
     control_plane: ControlPlane, crds: None, tap: tuple[Tap, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = OperatorProcess(control_plane.kubeconfig, log, {**OPERATOR_SETTINGS, "CCLOUD_API_URL": tap[1]})
+    with socket.socket() as sock:  # a free port for /metrics, kept across restarts
+        sock.bind(("127.0.0.1", 0))
+        metrics = {"CCLOUD_METRICS_HOST": "127.0.0.1", "CCLOUD_METRICS_PORT": str(sock.getsockname()[1])}
+    settings = {**OPERATOR_SETTINGS, **metrics, "CCLOUD_API_URL": tap[1]}
+    process = OperatorProcess(control_plane.kubeconfig, log, settings)
     with process:
         yield process
 

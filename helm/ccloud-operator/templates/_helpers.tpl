@@ -105,29 +105,36 @@ one Role per namespace otherwise. Argument: a dict with root (the chart context)
 */}}
 {{- define "ccloud-operator.namespacedRules" -}}
 {{- $root := .root }}
-# Its own kinds: listed and watched, read by the reconcile, patched for the operator's finalizer.
+# Its own kinds: listed and watched by kopf, read by the reconcile (get), and JSON-patched to add and
+# remove the operator's finalizer. Never created, updated or deleted: those are the user's.
 - apiGroups: [{{ include "ccloud-operator.group" $root | quote }}]
   resources:
     {{- include "ccloud-operator.crdResources" $root | trim | nindent 4 }}
   verbs: [get, list, watch, patch]
-# Status is a subresource, with its own permission.
+# Status is a subresource with its own permission: the reconcile merge-patches it, nothing else.
+# No <kind>/finalizers: the operator's owner references on Secrets do not set blockOwnerDeletion.
 - apiGroups: [{{ include "ccloud-operator.group" $root | quote }}]
   resources:
     {{- include "ccloud-operator.crdStatusResources" $root | trim | nindent 4 }}
   verbs: [patch]
-# Credential Secrets are read, watched and held by a finalizer while in use; API-key output Secrets
-# are written and deleted.
+# Secrets. list and watch: kopf's watch of every Secret, which wakes the objects that refer to one
+# (RBAC cannot narrow a list or watch by label, and the referenced Secrets are the user's, unlabelled).
+# get: credentials, connector secrets and archive passwords, read by name. patch: the credentials
+# finalizer on a Secret in use. create, update, delete: an ApiKey's output Secret (update when it
+# exists already, delete on replacement or deletion). RBAC cannot say "only Secrets it owns": see the
+# README, "What the operator may do".
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, list, watch, create, update, patch, delete]
-# ConfigMaps a spec references (a plugin archive) are read and watched, never written.
+# ConfigMaps a spec references (a plugin archive): read by name, and watched to wake their readers;
+# never written.
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get, list, watch]
-# kopf's and the operator's Events.
+# kopf's and the operator's Events: both only ever create them (kopf posts, never patches).
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 {{- if and $root.Values.peering (not .clusterwide) }}
 {{- include "ccloud-operator.peeringRules" (dict "resource" "kopfpeerings" "name" $root.Values.peering) }}
 {{- end }}

@@ -16,7 +16,7 @@ from ccloud_operator.confluent.ip_filtering import IpFilters, IpGroups
 from ccloud_operator.confluent.org import Environments, Organizations
 from ccloud_operator.confluent.rbac import RoleBindings
 from ccloud_operator.confluent.retry import RetryPolicy
-from ccloud_operator.confluent.transport import DEFAULT_BASE_URL, ApiTransport, Credentials
+from ccloud_operator.confluent.transport import DEFAULT_BASE_URL, ApiObserver, ApiTransport, Credentials
 from ccloud_operator.confluent.uploads import Uploads
 from ccloud_operator.confluent.users import Invitations, Users
 
@@ -28,7 +28,8 @@ class ConfluentClient:
 
     `transport` is the seam for tests (`httpx.ASGITransport(app=emulator.app)`); `governor=None`
     takes the process-wide governor of `credentials.key`, shared with every other client of that
-    key; `page_size` is what standard lists ask for per page.
+    key; `page_size` is what standard lists ask for per page; `observer` hears of every request
+    (for metrics).
     """
 
     def __init__(
@@ -41,6 +42,7 @@ class ConfluentClient:
         governor: RateGovernor | None = None,
         timeout: float = 30.0,
         page_size: int = 100,
+        observer: ApiObserver | None = None,
     ) -> None:
         self.credentials = credentials
         self.retry = retry or RetryPolicy()
@@ -53,6 +55,7 @@ class ConfluentClient:
             governor=self.governor,
             timeout=timeout,
             page_size=page_size,
+            observer=observer,
         )
         self.service_accounts = ServiceAccounts(self._api)
         self.environments = Environments(self._api)

@@ -3,7 +3,9 @@
 `ApiTransport` wraps an `httpx.AsyncClient` (the `transport` argument is the seam for tests:
 `httpx.ASGITransport(app=emulator.app)`). Every request waits for the credential's
 `RateGovernor`, is retried by the `RetryPolicy`, is logged as one line without its body, and turns
-into an `ApiError` when Confluent answers with an error.
+into an `ApiError` when Confluent answers with an error. An `ApiObserver`, when given, hears of every
+attempt (its operation with the IDs templated away, its status, how long it took) and of every wait
+for the governor: that is how metrics are kept without the client knowing of them.
 
 What never reaches a log line or an exception: the Authorization header, the API secret, secrets
 the caller names (config values, new API key secrets), query strings of foreign URLs (presigned
@@ -14,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -37,7 +40,16 @@ from ccloud_operator.confluent.models import ApiModel
 from ccloud_operator.confluent.retry import RetryPolicy
 from ccloud_operator.redact import no_queries_in_httpx_logs
 
-__all__ = ["DEFAULT_BASE_URL", "ApiTransport", "Credentials", "Params", "segment"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "FOREIGN",
+    "ApiObserver",
+    "ApiTransport",
+    "Credentials",
+    "Params",
+    "operation",
+    "segment",
+]
 
 DEFAULT_BASE_URL = "https://api.confluent.cloud"
 MAX_PAGES = 10_000
@@ -50,6 +62,43 @@ Params = Mapping[str, str | int | Sequence[str]]
 
 # httpx errors raised before a single byte of the request was sent.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+# The operation of every request to a URL outside Confluent's API (a presigned upload).
+FOREIGN = "{foreign}"
+_API = re.compile(r"[a-z][a-z0-9-]{0,30}")  # the group and version: iam, v2
+_COLLECTION = re.compile(r"[a-z][a-z-]{0,40}")  # service-accounts, config: no digits, which IDs have
+_DEPTH = 12
+
+
+class ApiObserver(Protocol):
+    """Hears what the transport does, for metrics; must be quick and must not raise."""
+
+    def requested(self, operation: str, status: str, seconds: float) -> None:
+        """One attempt ended: `status` is the HTTP status, or `error` when no answer came."""
+
+    def waited(self, seconds: float) -> None:
+        """A request waited `seconds` for the credential's governor before it was sent."""
+
+
+def operation(method: str, path: str) -> str:
+    """`GET /iam/v2/service-accounts/{id}`: the method and the path with every ID templated away.
+
+    Confluent's paths alternate collection and ID after the API group and version
+    (`/connect/v1/environments/{id}/clusters/{id}/connectors/{id}/config`), so every other segment is
+    an ID, and so is any collection-place segment that is not a plain lowercase word: what is left is
+    a short list of words, never an ID, a name or a secret.
+    """
+    if not path.startswith("/"):
+        return f"{method} {FOREIGN}"
+    parts = [p for p in path.split("?", 1)[0].split("/") if p][:_DEPTH]
+    templated = [part if _is_word(i, part) else "{id}" for i, part in enumerate(parts)]
+    return f"{method} /{'/'.join(templated)}"
+
+
+def _is_word(index: int, part: str) -> bool:
+    if index < 2:
+        return _API.fullmatch(part) is not None
+    return index % 2 == 0 and _COLLECTION.fullmatch(part) is not None
 
 
 no_queries_in_httpx_logs()
@@ -84,8 +133,10 @@ class ApiTransport:
         timeout: float,
         page_size: int,
         upload_timeout: float = 600.0,
+        observer: ApiObserver | None = None,
     ) -> None:
         self.credentials = credentials
+        self.observer = observer
         self.base_url = base_url.rstrip("/")
         self.retry = retry
         self.governor = governor
@@ -200,6 +251,15 @@ class ApiTransport:
         parsed = httpx.URL(next_url)
         return parsed.raw_path.decode("ascii")
 
+    def _api_path(self, url: httpx.URL) -> str:
+        """The still-escaped path below our API's base URL; empty for a URL elsewhere."""
+        base = self._http.base_url
+        if url.netloc != base.netloc:
+            return ""
+        path = url.raw_path.decode("ascii").split("?", 1)[0]
+        prefix = base.raw_path.decode("ascii").rstrip("/")
+        return path[len(prefix) :] if prefix and path.startswith(prefix + "/") else path
+
     def _where(self, url: httpx.URL) -> str:
         """A URL fit for a log line: the path on our API host, else host and path; never a query."""
         if url.netloc == self._http.base_url.netloc:
@@ -216,11 +276,13 @@ class ApiTransport:
         governor: RateGovernor | None,
         retry: RetryPolicy,
     ) -> httpx.Response:
-        where = self._where(http.build_request(method, url, params=kwargs.get("params")).url)
+        target = http.build_request(method, url, params=kwargs.get("params")).url
+        where = self._where(target)
+        op = operation(method, self._api_path(target) if http is self._http else "")
         attempt = 0
         while True:
             attempt += 1
-            outcome = await self._attempt(http, method, url, kwargs, secrets, governor, retry, where)
+            outcome = await self._attempt(http, method, url, kwargs, secrets, governor, retry, where, op)
             if isinstance(outcome, httpx.Response):
                 return outcome
             if attempt >= retry.max_attempts or not retry.should_retry(method, outcome):
@@ -241,6 +303,7 @@ class ApiTransport:
         governor: RateGovernor | None,
         retry: RetryPolicy,
         where: str,
+        op: str,
     ) -> httpx.Response | ConfluentError:
         """One try: the successful response, or the error it ended with."""
         if governor is not None:
@@ -255,13 +318,17 @@ class ApiTransport:
                     method=method,
                     path=where,
                 )
+            asked = time.monotonic()
             ticket = await governor.acquire()
+            if self.observer is not None:
+                self.observer.waited(time.monotonic() - asked)
         started = time.monotonic()
         try:
             response = await http.request(method, url, **kwargs)
         except httpx.TransportError as exc:
             if governor is not None:
                 governor.release(ticket)
+            self._observe(op, "error", started)
             kind = ConnectFailed if isinstance(exc, _NOT_SENT) else TransportError
             reason = scrub(str(exc) or type(exc).__name__, secrets)
             log.info("%s %s failed: %s: %s", method, where, type(exc).__name__, reason)
@@ -274,12 +341,19 @@ class ApiTransport:
             raise
         if governor is not None:
             governor.release(ticket, response.status_code, response.headers)
-        elapsed = (time.monotonic() - started) * 1000
+        elapsed = self._observe(op, str(response.status_code), started) * 1000
         request_id = response.headers.get("x-request-id", "-")
         log.debug("%s %s %d in %.0fms (request %s)", method, where, response.status_code, elapsed, request_id)
         if response.is_success:
             return response
         return from_response(response, secrets=secrets, confluent=http is self._http)
+
+    def _observe(self, op: str, status: str, started: float) -> float:
+        """Tell the observer of one attempt; the seconds it took."""
+        seconds = time.monotonic() - started
+        if self.observer is not None:
+            self.observer.requested(op, status, seconds)
+        return seconds
 
 
 def segment(value: str) -> str:

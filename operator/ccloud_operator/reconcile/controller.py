@@ -9,7 +9,9 @@ From there:
 - at rest an object is read only when its own resync is due: our status writes wake nothing;
 - deletion goes through our finalizer, and the credentials Secret an object uses carries a finalizer
   of ours while any object uses it, so deleting a whole namespace can still clean Confluent up;
-- at most `settings.workers` reconciles run at once, paced further by each credential's governor.
+- at most `settings.workers` reconciles run at once, paced further by each credential's governor;
+- every reconcile and delete is counted and timed in `Metrics`, which also reads, at each scrape,
+  how many objects of each kind are Ready and how deep the queue is.
 
 Knows nothing of kopf: who refers to what comes from `Context.references`, kept by the watch.
 """
@@ -20,20 +22,22 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ccloud_operator.kube import KubeError
 from ccloud_operator.logs import about
+from ccloud_operator.metrics import Metrics, QueueState
 from ccloud_operator.reconcile import engine
-from ccloud_operator.reconcile.conditions import conditions_for, ready_of
+from ccloud_operator.reconcile.conditions import READY, conditions_for, ready_of
 from ccloud_operator.reconcile.engine import RESYNC_ANNOTATION, KindReconciler
 from ccloud_operator.reconcile.outcome import Outcome, Paused, Ready, Retry, Terminal, Waiting
 from ccloud_operator.reconcile.queue import WorkQueue
 from ccloud_operator.reconcile.references import SECRET, ObjectKey, Role, owner_of
 from ccloud_operator.reconcile.session import Context, Target, ref_for
-from ccloud_operator.resources.base import GROUP, Condition
+from ccloud_operator.resources.base import GROUP, Condition, ConditionStatus
 
 __all__ = ["CREDENTIALS_FINALIZER", "FINALIZER", "Controller", "object_log"]
 
@@ -54,12 +58,18 @@ class _Seen:
 
     signature: tuple[Any, ...]
     failures: int = 0
+    ready: ConditionStatus = ConditionStatus.UNKNOWN  # its Ready condition, as last read or written
 
 
 class Controller:
-    def __init__(self, ctx: Context, kinds: Mapping[str, KindReconciler[Any, Any]]) -> None:
+    def __init__(
+        self, ctx: Context, kinds: Mapping[str, KindReconciler[Any, Any]], metrics: Metrics | None = None
+    ) -> None:
         self.ctx = ctx
         self.kinds = dict(kinds)
+        self.metrics = metrics or Metrics()
+        self.metrics.count_objects(self._count_objects)
+        self.metrics.count_queue(self._queue_state)
         self.queue: WorkQueue[ObjectKey] = WorkQueue(self._process, workers=ctx.settings.workers)
         self._seen: dict[ObjectKey, _Seen] = {}
         self._held: set[ObjectKey] = set()  # Secrets known to carry our credentials finalizer
@@ -93,6 +103,10 @@ class Controller:
         return self.queue.paused
 
     @property
+    def started(self) -> bool:
+        return self._housekeeping is not None
+
+    @property
     def tracked(self) -> int:
         """Objects this controller keeps anything for (bounded by the objects that exist)."""
         return len(self._seen)
@@ -112,7 +126,7 @@ class Controller:
         if seen is not None and seen.signature == signature:
             return  # a status write (ours, most likely): nothing to act on
         if seen is None:
-            self._seen[key] = _Seen(signature)
+            self._seen[key] = _Seen(signature, ready=_ready_in(body))
         else:
             seen.signature = signature
             seen.failures = 0
@@ -248,11 +262,14 @@ class Controller:
             return
         await self._hold_credentials(kind, key, target)
         seen = self._seen.setdefault(key, _Seen(()))
-        previous = [Condition.model_validate(c) for c in target.status.get("conditions", []) if isinstance(c, dict)]
+        previous = _conditions(target.status)
+        started = time.monotonic()
         outcome = await engine.reconcile(self.ctx, kind, target, seen.failures + 1)
+        self.metrics.reconciled(kind.kind.kind, type(outcome).__name__, time.monotonic() - started)
         self._schedule(key, seen, outcome, target)
         before = ready_of(previous)
         after = ready_of(conditions_for(outcome, previous, target.generation))
+        seen.ready = after.status if after else ConditionStatus.UNKNOWN
         if (before.status if before else None) != (after.status if after else None):
             for dependent in self.ctx.references.referrers(key, (Role.DEPENDENCY,)):
                 self.queue.wake(dependent)
@@ -263,8 +280,13 @@ class Controller:
         if FINALIZER not in (obj["metadata"].get("finalizers") or []):
             return
         seen = self._seen.setdefault(key, _Seen(()))
+        started = time.monotonic()
         outcome = await engine.delete(self.ctx, kind, target, seen.failures + 1)
+        label = "Deleted" if isinstance(outcome, Ready) else type(outcome).__name__
+        self.metrics.reconciled(kind.kind.kind, label, time.monotonic() - started)
         if not isinstance(outcome, Ready):
+            after = ready_of(conditions_for(outcome, _conditions(target.status), target.generation))
+            seen.ready = after.status if after else ConditionStatus.UNKNOWN
             seen.failures += 1
             self.queue.schedule(key, outcome.after if isinstance(outcome, Retry | Waiting) else self._backoff(key))
             return
@@ -319,6 +341,17 @@ class Controller:
                 seen.failures = 0
                 self.queue.schedule(key, self._resync(target.annotations))
 
+    def _count_objects(self) -> dict[tuple[str, str], int]:
+        """Objects by kind and Ready status, every pair present (zero or not) so series never vanish."""
+        counts = {(k.kind.kind, str(status)): 0 for k in self.kinds.values() for status in ConditionStatus}
+        for key, seen in self._seen.items():
+            if (kind := self.kinds.get(key.plural)) is not None:
+                counts[(kind.kind.kind, str(seen.ready))] += 1
+        return counts
+
+    def _queue_state(self) -> QueueState:
+        return QueueState(due=self.queue.waiting, scheduled=len(self.queue), busy=self.queue.busy)
+
     def _resync(self, annotations: Mapping[str, str]) -> float:
         base = self.ctx.settings.resync_seconds
         raw = annotations.get(RESYNC_ANNOTATION)
@@ -343,3 +376,18 @@ class Controller:
             released = await self.ctx.release_idle_clients(idle)
             if released:
                 log.info("released %d Confluent client(s) no object used for %.0fs", released, idle)
+
+
+def _conditions(status: Mapping[str, Any]) -> list[Condition]:
+    return [Condition.model_validate(c) for c in status.get("conditions", []) if isinstance(c, dict)]
+
+
+def _ready_in(body: Mapping[str, Any]) -> ConditionStatus:
+    """The status of the Ready condition an object carries (Unknown when it has none)."""
+    for cond in (body.get("status") or {}).get("conditions") or []:
+        if isinstance(cond, dict) and cond.get("type") == READY:
+            try:
+                return ConditionStatus(str(cond.get("status")))
+            except ValueError:
+                break
+    return ConditionStatus.UNKNOWN

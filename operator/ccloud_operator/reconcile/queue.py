@@ -55,6 +55,12 @@ class WorkQueue(Generic[K]):
     def busy(self) -> int:
         return len(self._busy)
 
+    @property
+    def waiting(self) -> int:
+        """Keys due now that no worker has taken yet: the queue's depth."""
+        now = self._clock()
+        return sum(1 for key, at in self._due.items() if at <= now and key not in self._busy)
+
     def due_in(self, key: K) -> float | None:
         """Seconds until `key` is due (0 if overdue), None if it is not scheduled."""
         at = self._due.get(key)

@@ -21,6 +21,7 @@ import httpx
 from pydantic import BaseModel
 
 from ccloud_operator.confluent import ConfluentClient, Credentials, RateGovernor, RetryPolicy
+from ccloud_operator.confluent.transport import ApiObserver
 from ccloud_operator.kube import Kube, ObjectRef
 from ccloud_operator.reconcile.conditions import READY
 from ccloud_operator.reconcile.references import ObjectKey, ReferenceIndex, Role
@@ -116,6 +117,7 @@ class Context:
     ids: IdIndex = field(default_factory=_NoIndex)
     shared: SharedReads = field(default_factory=lambda: SharedReads(ttl=30.0))
     monotonic: Callable[[], float] = time.monotonic
+    observer: ApiObserver | None = None  # hears of every Confluent request (the metrics)
     _clients: dict[tuple[str, str], _Client] = field(default_factory=dict, repr=False)
 
     def client(self, credentials: Credentials) -> ConfluentClient:
@@ -124,7 +126,11 @@ class Context:
         entry = self._clients.get(key)
         if entry is None:
             client = ConfluentClient(
-                credentials, base_url=self.settings.api_url, transport=self.transport, retry=self.retry
+                credentials,
+                base_url=self.settings.api_url,
+                transport=self.transport,
+                retry=self.retry,
+                observer=self.observer,
             )
             entry = self._clients[key] = _Client(client, self.monotonic())
         entry.used = self.monotonic()
