@@ -2,8 +2,10 @@
 #
 #   docker build -t ccloud-operator:0.1.0 .
 #
-# Not built in this repository's CI or tests: the development machine has no Docker engine, so this
-# file is checked by reading only. The chart's values (image.repository, image.tag) name the result.
+# Not built in this repository's CI: the development machine has no container engine and no registry
+# serves the base image. tests/e2e/test_image.py follows its steps instead (the build stage's COPY and
+# RUN lines in a fresh virtual environment, then the runtime stage's ENV, USER and ENTRYPOINT) and
+# starts the operator as user 65532. The chart's values (image.repository, image.tag) name the result.
 
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
