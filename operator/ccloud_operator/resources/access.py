@@ -18,6 +18,7 @@ from ccloud_operator.resources.base import (
     CommonSpec,
     CommonStatus,
     LocalObjectReference,
+    exactly_one,
     immutable,
 )
 from ccloud_operator.resources.kinds import AGE, ID, MESSAGE, READY, STATUS, Kind, PrinterColumn
@@ -65,16 +66,7 @@ def _adoption(what: str, key: str) -> str:
 
 
 class Principal(CamelModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "has(self.serviceAccount) != has(self.id)",
-                    "message": "principal takes one of serviceAccount or id",
-                }
-            ]
-        }
-    )
+    model_config = exactly_one("serviceAccount", "id", "principal takes one of serviceAccount or id")
 
     service_account: LocalObjectReference | None = Field(
         default=None, description="A ServiceAccount in this namespace. The binding waits until it is Ready."
@@ -122,13 +114,7 @@ class BindingScope(CamelModel):
 
 
 class RoleBindingSpec(CommonSpec):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {"rule": "has(self.crnPattern) != has(self.scope)", "message": "give one of crnPattern or scope"}
-            ]
-        }
-    )
+    model_config = exactly_one("crnPattern", "scope", "give one of crnPattern or scope")
 
     principal: Principal = Field(description="Who gets the role.")
     role_name: str = Field(
@@ -249,13 +235,7 @@ OPERATION_GROUPS = ("MANAGEMENT", "SCHEMA", "FLINK", "KAFKA_MANAGEMENT", "KAFKA_
 
 
 class IpGroupRef(CamelModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {"rule": "has(self.name) != has(self.id)", "message": "an ipGroups entry takes one of name or id"}
-            ]
-        }
-    )
+    model_config = exactly_one("name", "id", "an ipGroups entry takes one of name or id")
 
     name: str | None = Field(default=None, min_length=1, max_length=253, description="An IpGroup in this namespace.")
     id: str | None = Field(

@@ -23,6 +23,7 @@ __all__ = [
     "LocalObjectReference",
     "ManagementPolicy",
     "PendingCreate",
+    "exactly_one",
     "immutable",
 ]
 
@@ -35,6 +36,12 @@ class CamelModel(BaseModel):
     """A model whose JSON names are camelCase, as Kubernetes APIs spell them."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+def exactly_one(first: str, second: str, message: str) -> ConfigDict:
+    """A model's config whose CEL rule asks for exactly one of two fields (by their camelCase names)."""
+    rule: JsonDict = {"rule": f"has(self.{first}) != has(self.{second})", "message": message}
+    return ConfigDict(json_schema_extra={"x-kubernetes-validations": [rule]})
 
 
 def immutable(message: str) -> JsonDict:

@@ -18,6 +18,7 @@ from ccloud_operator.resources.base import (
     CommonSpec,
     CommonStatus,
     LocalObjectReference,
+    exactly_one,
     immutable,
 )
 from ccloud_operator.resources.connector_plugin import JAVA_CLASS, PROPERTY, SecretKeyRef
@@ -72,13 +73,7 @@ class ConnectorState(StrEnum):
 class PluginRef(CamelModel):
     """The plugin the connector runs: a ConnectorPlugin in this namespace, or a plugin by Confluent ID."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {"rule": "has(self.name) != has(self.id)", "message": "plugin takes exactly one of name or id"}
-            ]
-        }
-    )
+    model_config = exactly_one("name", "id", "plugin takes exactly one of name or id")
 
     name: str | None = Field(
         default=None, min_length=1, max_length=253, description="A ConnectorPlugin in this namespace."
@@ -102,15 +97,8 @@ class PluginRef(CamelModel):
 class KafkaAuth(CamelModel):
     """How the connector authenticates to its Kafka cluster: as a service account, or with an API key."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "has(self.serviceAccount) != has(self.apiKeySecret)",
-                    "message": "kafkaAuth takes exactly one of serviceAccount or apiKeySecret",
-                }
-            ]
-        }
+    model_config = exactly_one(
+        "serviceAccount", "apiKeySecret", "kafkaAuth takes exactly one of serviceAccount or apiKeySecret"
     )
 
     service_account: LocalObjectReference | None = Field(
