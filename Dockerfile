@@ -10,14 +10,14 @@
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-# The distribution holds three packages (hatch lists them all), so all three sources are needed.
-COPY pyproject.toml constraints.txt README.md ./
+# Only the operator's distribution (operator/pyproject.toml): the emulator, the test harness and the
+# development tools stay out of the image; constraints.txt pins every version it installs.
+COPY constraints.txt ./
 COPY operator/ operator/
-COPY emulator/ emulator/
-COPY testenv/ testenv/
-# A virtualenv copied whole into the runtime stage: no compiler, no pip cache, no sources there.
-RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-compile -c constraints.txt . \
+# A virtualenv copied whole into the runtime stage: no compiler, no pip cache, no sources, and no
+# pip or setuptools either (the build stage's pip installs into it from outside).
+RUN python -m venv --without-pip /opt/venv \
+ && python -m pip --python /opt/venv/bin/python install --no-compile -c constraints.txt ./operator \
  && /opt/venv/bin/python -m compileall -q /opt/venv
 
 FROM python:3.11-slim

@@ -75,8 +75,9 @@ class KopfIndexes:
         return {ObjectKey(*value) for value in index.get(confluent_id, ())}
 
 
-def configure(settings: kopf.OperatorSettings) -> None:
-    """kopf's own settings: a prefix of its own for anything it stores, quiet event posting, watch timeouts.
+def configure(settings: kopf.OperatorSettings, operator: Settings) -> None:
+    """kopf's own settings: a prefix of its own for anything it stores, quiet event posting, watch
+    timeouts, and initial lists in pages (every Secret and ConfigMap where it serves, never at once).
 
     Peering (standalone or not, name, priority) is set by `ccloud-operator run` through kopf.run.
     """
@@ -92,13 +93,14 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.posting.reporting_component = "ccloud-operator"
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    settings.watching.chunk_size = operator.list_page_size
 
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
-    configure(settings)
+    operator = Settings()
+    configure(settings, operator)
     if getattr(memo, "controller", None) is None:
-        operator = Settings()
         kubernetes.config.load_config()  # type: ignore[no-untyped-call]
         indexes = KopfIndexes()
         metrics = Metrics()

@@ -59,6 +59,15 @@ class Settings(BaseSettings):
             "reports FAILED now and then while it provisions."
         ),
     )
+    list_page_size: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description=(
+            "How many objects each watch's initial list asks the apiserver for at a time (Secrets, "
+            "ConfigMaps, our kinds), so thousands of Secrets never come back as one response."
+        ),
+    )
     peering: str | None = Field(default=None, description="kopf peering name; set when running more than one replica.")
     priority: int = Field(
         default=0,

@@ -4,13 +4,17 @@ environment, then the runtime stage's ENV, USER and ENTRYPOINT/CMD, the operator
 environment as the image's numeric user against the real apiserver, until /healthz answers.
 
 What this proves: the files the build copies are enough to install the operator, `constraints.txt`
-resolves, and the installed operator starts unprivileged. What it cannot: the base image itself.
+resolves, the environment holds the operator's runtime dependencies and nothing else (no emulator,
+no test harness, no development tool), and the installed operator starts unprivileged. What it
+cannot: the base image itself.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -80,6 +84,25 @@ def _interpreter_for_everyone() -> str:
     pytest.skip("no Python 3.11 here that a non-root user may run (this one lives in a private folder)")
 
 
+def _name(requirement: str) -> str:
+    return re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9._-]+", requirement).group()).lower()  # type: ignore[union-attr]
+
+
+def extras(venv: Path) -> set[str]:
+    """What is installed in `venv` beyond ccloud-operator and what it needs, transitively."""
+    [site] = list((venv / "lib").glob("python3*/site-packages"))
+    installed = {_name(d.metadata["Name"]): d for d in importlib.metadata.distributions(path=[str(site)])}
+    assert {"ccloud-operator", "kopf", "httpx"} <= set(installed)
+    needed, todo = set(), ["ccloud-operator"]
+    while todo:
+        name = todo.pop()
+        if name in needed or name not in installed:
+            continue
+        needed.add(name)
+        todo += [_name(r) for r in installed[name].requires or () if "extra ==" not in r]
+    return set(installed) - needed
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -115,12 +138,21 @@ def test_following_the_dockerfile_installs_an_operator_that_starts_as_its_user(
                     shutil.copy2(path, into / path.name)
             continue
         assert word == "RUN", f"a build instruction this test does not follow: {word}"
-        command = rest.replace("/opt/venv", str(prefix / "venv")).replace("python -m venv", f"{python} -m venv")
+        # The image's python has pip; so has this one, and both are Python 3.11.
+        command = (
+            rest.replace("/opt/venv", str(prefix / "venv"))
+            .replace("python -m venv", f"{python} -m venv")
+            .replace("python -m pip", f"{sys.executable} -m pip")
+        )
         done = subprocess.run(["sh", "-c", command], cwd=src, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
     venv = prefix / "venv"
     assert (venv / "bin" / "python").exists()
+    # Runtime dependencies only: every distribution in the image is the operator or one it needs.
+    assert extras(venv) == set()
+    assert not list(venv.glob("lib/python3*/site-packages/ccloud_emulator"))
+    assert not list(venv.glob("lib/python3*/site-packages/ccloud_testenv"))
     # The runtime stage: its ENV, its USER, its ENTRYPOINT and CMD.
     run_env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": "/nonexistent"}
     for word, rest in runtime:

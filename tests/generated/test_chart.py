@@ -208,6 +208,7 @@ NON_DEFAULT = {
     "sharedReadSeconds": 5,
     "throttleReportSeconds": 1.5,
     "failedGraceSeconds": 45,
+    "listPageSize": 50,
     "peering": "ccloud",
     "priority": 7,
     "livenessPort": 9090,
