@@ -1,8 +1,9 @@
 """ccloud_emulator: a local Confluent Cloud for the demo, the tests and users' own CI.
 
-Real HTTP on the spec's paths (connect/v1, ccpm/v1, iam/v2, org/v2, cmk/v2 and the presigned upload
-endpoints), with Confluent's status codes, error shapes, masking, pagination, asynchronous phases,
-rate limits and injected faults. It knows nothing of Kubernetes or of the operator.
+Real HTTP on the spec's paths (connect/v1, ccpm/v1, iam/v2, org/v2, cmk/v2, sts/v1 and the
+presigned upload endpoints), with Confluent's status codes, error shapes, masking, pagination,
+asynchronous phases, rate limits, injected faults, and workload identity: identity providers and
+pools, the STS token exchange and Bearer access tokens. It knows nothing of Kubernetes or of the operator.
 
     from ccloud_emulator import Emulator, Timing, serve_in_thread
     emu = Emulator(timing=Timing(connector_provisioning=0.5))
@@ -18,7 +19,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ccloud_emulator.core import RequestRecord, Timing
+    from ccloud_emulator.core import RequestRecord, Timing, TokenExchange
     from ccloud_emulator.emulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Emulator
     from ccloud_emulator.gate import ConnectionDropped, Fault
     from ccloud_emulator.serve import serve_in_thread
@@ -33,6 +34,7 @@ __all__ = [
     "Fault",
     "RequestRecord",
     "Timing",
+    "TokenExchange",
     "VersionPhase",
     "serve_in_thread",
 ]
@@ -43,6 +45,7 @@ _HOMES = {
     "Emulator": "emulator",
     "Timing": "core",
     "RequestRecord": "core",
+    "TokenExchange": "core",
     "Fault": "gate",
     "ConnectionDropped": "gate",
     "serve_in_thread": "serve",

@@ -7,7 +7,9 @@ seconds of the command starting.
 from __future__ import annotations
 
 import argparse
+import ssl
 import sys
+from pathlib import Path
 
 __all__ = ["main"]
 
@@ -35,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         metavar="SECONDS",
         help="how long an invitation waits to be accepted before it is EXPIRED (default 30 days)",
+    )
+    serve.add_argument(
+        "--trusted-ca",
+        metavar="FILE",
+        help="PEM bundle of the CAs to trust when fetching identity providers' JWKS (default: the system's)",
     )
     serve.add_argument("--access-log", action="store_true", help="log every request")
     return parser
@@ -65,9 +72,14 @@ def main(argv: list[str] | None = None) -> int:
             ),
             state_file=args.state_file,
             base_url=args.base_url,
+            trusted_ca=args.trusted_ca,
         )
+    except ssl.SSLError as error:
+        print(f"ccloud-emulator: cannot read --trusted-ca {args.trusted_ca}: {error}", file=sys.stderr)
+        return 1
     except (OSError, ValueError) as error:
-        print(f"ccloud-emulator: cannot load the state: {error}", file=sys.stderr)
+        what = "--trusted-ca" if args.trusted_ca and not Path(args.trusted_ca).is_file() else "the state"
+        print(f"ccloud-emulator: cannot load {what}: {error}", file=sys.stderr)
         return 1
     print(
         f"ccloud-emulator: organization {emulator.organization_id}, environment {emulator.environment_id}, "

@@ -1,9 +1,10 @@
 """The admin HTTP API under `/_emulator/`, a prefix no real client uses.
 
 Each route is a thin JSON wrapper over the Python admin API of `Emulator` (faults, rate limit,
-request log, reset, timing, connector outcomes and failures, plugin version outcomes, seeding, and
-what an invitee does: accept or let expire an invitation). It is
-exempt from auth, rate limiting and the request log. It never returns a secret.
+request log, reset, timing, connector outcomes and failures, plugin version outcomes, seeding,
+what an invitee does: accept or let expire an invitation, and the STS's token exchanges and access
+tokens: list the one, expire the other). It is exempt from auth, rate limiting and the request log.
+It never returns a secret: no key secret, no access token.
 """
 
 from __future__ import annotations
@@ -234,6 +235,17 @@ def admin_routes(emu: Emulator) -> list[Route]:
         emu.expire_invitation(request.path_params["id"])
         return Response(status_code=204)
 
+    async def token_exchanges(request: Request) -> Response:
+        if request.method == "DELETE":
+            emu.clear_token_exchanges()
+            return Response(status_code=204)
+        pool = request.query_params.get("pool_id")
+        return _json([dataclasses.asdict(e) for e in emu.token_exchanges(pool)])
+
+    async def expire_access_tokens(request: Request) -> Response:
+        data = await _body(request)
+        return _json({"expired": emu.expire_access_tokens(_opt_str(data, "pool_id"))})
+
     def guarded(handler: Any) -> Any:
         async def run(request: Request) -> Response:
             try:
@@ -265,5 +277,7 @@ def admin_routes(emu: Emulator) -> list[Route]:
         ("/version-outcomes", version_outcomes, ["POST"]),
         ("/invitations/{id}/accept", accept_invitation, ["POST"]),
         ("/invitations/{id}/expire", expire_invitation, ["POST"]),
+        ("/token-exchanges", token_exchanges, ["GET", "DELETE"]),
+        ("/access-tokens/expire", expire_access_tokens, ["POST"]),
     ]
     return [Route(p + path, guarded(handler), methods=methods) for path, handler, methods in table]

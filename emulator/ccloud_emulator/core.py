@@ -7,11 +7,13 @@ only `base_url` looks at a request, to build the absolute URLs Confluent puts in
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 import string
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from starlette.requests import Request
 
-from ccloud_emulator.state import ApiKey, ConnectorState, Failure, State
+from ccloud_emulator.state import AccessToken, ApiKey, ConnectorState, Failure, State
 
 __all__ = [
     "ARCHIVE_LIMIT",
@@ -30,6 +32,7 @@ __all__ = [
     "OutcomeKey",
     "RequestRecord",
     "Timing",
+    "TokenExchange",
     "timestamp",
 ]
 
@@ -37,6 +40,8 @@ __all__ = [
 ARCHIVE_LIMIT = 1 << 30
 # How long an invitation waits to be accepted (no spec says; 30 days)
 INVITATION_EXPIRY = 30 * 24 * 3600.0
+# The token exchanges remembered for tests (the most recent ones)
+EXCHANGE_LOG_LIMIT = 10_000
 
 _LOWER = string.ascii_lowercase + string.digits
 _UPPER = string.ascii_uppercase + string.digits
@@ -61,7 +66,9 @@ class RequestRecord:
     """One request the emulator answered (the admin API is not recorded).
 
     `status` is 0 when no answer was sent: the connection was dropped on purpose, or the client hung
-    up first; `time` is the wall-clock arrival.
+    up first; `time` is the wall-clock arrival. `api_key` is the Basic key ID presented (None for
+    none, or a Bearer token); `identity` who authenticated: that key, or the identity pool of a
+    Bearer token (never the token), None when nobody did.
     """
 
     method: str
@@ -71,14 +78,34 @@ class RequestRecord:
     time: float
     api_key: str | None
     duration: float = 0.0
+    identity: str | None = None
 
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling: the API key that authenticated and its organisation."""
+    """Who is calling, and in which organisation: a Cloud API key (`api_key`), or an identity pool
+    through an access token from the STS (`pool_id`); the other is empty."""
 
-    api_key: str
     org_id: str
+    api_key: str = ""
+    pool_id: str = ""
+
+    @property
+    def identity(self) -> str:
+        """What the request log shows and the rate limit keys on: the key ID or the pool ID."""
+        return self.api_key or self.pool_id
+
+
+@dataclass(frozen=True)
+class TokenExchange:
+    """One call of the STS token exchange: for which pool, when (wall clock), whether a token was
+    issued, and why not. `subject` is the identity claim's value on success. No token is kept."""
+
+    time: float
+    pool_id: str
+    issued: bool
+    reason: str = ""
+    subject: str = ""
 
 
 @dataclass(frozen=True)
@@ -144,6 +171,8 @@ class Core:
         self.version_outcomes: dict[str | None, str] = {}
         # the largest archive an upload takes, in bytes (Confluent's 1 GiB unless a test lowers it)
         self.archive_limit = archive_limit
+        # the STS token exchanges, for tests; in memory only, like the request log
+        self.exchanges: deque[TokenExchange] = deque(maxlen=EXCHANGE_LOG_LIMIT)
 
     def base_url(self, request: Request) -> str:
         if self.base_url_override:
@@ -193,3 +222,29 @@ class Core:
 
     def key_usable(self, key: ApiKey, now: float) -> bool:
         return now >= key.usable_at
+
+    @staticmethod
+    def token_digest(token: str) -> str:
+        """How an access token is stored and found: a 256-bit random token's hash reveals nothing."""
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def issue_access_token(self, pool_id: str, org_id: str, lifetime: float) -> tuple[str, AccessToken]:
+        """A new opaque access token for this pool (callers hold the lock and commit). Expired
+        tokens are dropped on the way, so the table holds live tokens only."""
+        now = self.now()
+        tokens = self.state.access_tokens
+        for digest in [d for d, t in tokens.items() if t.expires_at <= now]:
+            del tokens[digest]
+        token = secrets.token_urlsafe(32)
+        issued = AccessToken(
+            digest=self.token_digest(token), pool_id=pool_id, org_id=org_id, issued_at=now, expires_at=now + lifetime
+        )
+        tokens[issued.digest] = issued
+        return token, issued
+
+    def access_token(self, token: str) -> AccessToken | None:
+        """The live access token this is (callers hold the lock), or None: unknown, or expired."""
+        found = self.state.access_tokens.get(self.token_digest(token))
+        if found is None or self.now() >= found.expires_at:
+            return None
+        return found

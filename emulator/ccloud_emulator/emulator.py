@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import ssl
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -27,13 +29,16 @@ from ccloud_emulator.api_ccpm import CcpmApi
 from ccloud_emulator.api_connect import ConnectApi, tasks_max
 from ccloud_emulator.api_custom_plugins import CustomPluginApi
 from ccloud_emulator.api_iam import IamApi
+from ccloud_emulator.api_identity import IdentityApi
 from ccloud_emulator.api_ip_filtering import IpFilteringApi
 from ccloud_emulator.api_org import OrgApi
 from ccloud_emulator.api_rbac import RbacApi
+from ccloud_emulator.api_sts import StsApi
 from ccloud_emulator.api_users import UsersApi, invitation_status
-from ccloud_emulator.core import ARCHIVE_LIMIT, Core, Outcome, RequestRecord, Timing
+from ccloud_emulator.core import ARCHIVE_LIMIT, Core, Outcome, RequestRecord, Timing, TokenExchange
 from ccloud_emulator.errors import ApiError, dialect_for, error_response
 from ccloud_emulator.gate import Fault, Gate, RateLimiter
+from ccloud_emulator.jose import JwksCache
 from ccloud_emulator.state import (
     ApiKey,
     Cloud,
@@ -110,16 +115,25 @@ class Emulator:
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         archive_limit: int = ARCHIVE_LIMIT,
+        trusted_ca: Path | str | None = None,
+        jwks_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         """`clock` (seconds, like time.time) replaces the real clock, for tests that move time;
         `sleep` (like asyncio.sleep) replaces how an injected latency waits, for tests that hold
         requests in flight and let them go; `archive_limit` lowers the largest upload the object
-        stores take (Confluent's 1 GiB), for tests of the limit that send kilobytes."""
+        stores take (Confluent's 1 GiB), for tests of the limit that send kilobytes.
+
+        The STS fetches identity providers' JWKS over HTTPS trusting `trusted_ca` (a PEM bundle;
+        default: the system's trust store), or through `jwks_transport` (an httpx transport: a test's
+        own identity provider in process, with no socket and no TLS)."""
         if archive_limit < 1:
             raise ValueError("archive_limit must be at least one byte")
         self.core = Core(
             timing or Timing(), Path(state_file) if state_file else None, base_url, clock, sleep, archive_limit
         )
+        # an unreadable bundle fails here, at start, not at the first token exchange
+        trust = ssl.create_default_context(cafile=str(trusted_ca)) if trusted_ca else None
+        self.jwks = JwksCache(verify=trust, transport=jwks_transport, now=self.core.now, monotonic=self.core.monotonic)
         self.limiter = RateLimiter()
         self.faults: list[Fault] = []
         self._requests: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_LIMIT)
@@ -218,6 +232,8 @@ class Emulator:
             *UsersApi(self.core).routes(),
             *RbacApi(self.core).routes(),
             *IpFilteringApi(self.core).routes(),
+            *IdentityApi(self.core, self.jwks).routes(),
+            *StsApi(self.core, self.jwks).routes(),
             *CustomPluginApi(self.core).routes(),
             *CcpmApi(self.core).routes(),
             *ConnectApi(self.core).routes(),
@@ -472,7 +488,8 @@ class Emulator:
             self.faults.clear()
 
     def set_rate_limit(self, rate: float | None, burst: int | None = None, concurrency: int | None = None) -> None:
-        """Limit each API key to `rate` requests a second (bursts of `burst`) and `concurrency` in flight."""
+        """Limit each API key, and each identity pool with Bearer tokens, to `rate` requests a second
+        (bursts of `burst`) and `concurrency` in flight."""
         with self.core.lock:
             self.limiter.configure(rate, burst, concurrency)
 
@@ -576,6 +593,48 @@ class Emulator:
         with self.core.lock:
             self.core.version_outcomes[version] = message
 
+    # workload identity: token exchanges and the access tokens they issued
+
+    def token_exchanges(self, pool_id: str | None = None, issued: bool | None = None) -> list[TokenExchange]:
+        """The STS token exchanges so far, oldest first: for this identity pool (None: any), issued
+        or refused (None: both). Each has the pool, the time, whether a token was issued and why
+        not, and the identity claim's value; never a token."""
+        with self.core.lock:
+            return [
+                e
+                for e in self.core.exchanges
+                if (pool_id is None or e.pool_id == pool_id) and (issued is None or e.issued is issued)
+            ]
+
+    def clear_token_exchanges(self) -> None:
+        with self.core.lock:
+            self.core.exchanges.clear()
+
+    def expire_access_tokens(self, pool_id: str | None = None) -> int:
+        """Make the live access tokens of this identity pool (None: of every pool) expire now, so
+        their next use is a 401. Returns how many there were."""
+        with self.core.lock:
+            now = self.core.now()
+            tokens = [
+                t
+                for t in self.core.state.access_tokens.values()
+                if t.expires_at > now and (pool_id is None or t.pool_id == pool_id)
+            ]
+            for token in tokens:
+                token.expires_at = now
+            self.core.commit()
+            return len(tokens)
+
+    def access_tokens(self, pool_id: str | None = None) -> int:
+        """How many access tokens of this identity pool (None: of any) are live now."""
+        with self.core.lock:
+            now = self.core.now()
+            return sum(
+                1
+                for t in self.core.state.access_tokens.values()
+                if t.expires_at > now and (pool_id is None or t.pool_id == pool_id)
+            )
+
     # the request log
 
     def _record(self, record: RequestRecord) -> None:
@@ -600,12 +659,15 @@ class Emulator:
             self._requests.clear()
 
     def reset(self) -> None:
-        """Back to the seeded defaults (organisation, environment, cluster, Cloud key): no faults, no limits."""
+        """Back to the seeded defaults (organisation, environment, cluster, Cloud key): no faults, no
+        limits, no identity providers, pools, access tokens or token exchanges."""
         with self.core.lock:
             self.core.state = self._seed.copy()
             self.faults.clear()
             self.limiter.configure(None, None, None)
             self.core.outcomes.clear()
             self.core.version_outcomes.clear()
+            self.core.exchanges.clear()
             self.core.commit()
+        self.jwks.clear()
         self.clear_requests()

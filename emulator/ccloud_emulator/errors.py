@@ -21,6 +21,8 @@ __all__ = ["ApiError", "ConnectShape", "Dialect", "dialect_for", "error_response
 CONNECT_PREFIX = "/connect/v1/environments/"
 KAFKA_PREFIX = "/kafka/v3/"
 UPLOAD_PREFIX = "/_uploads/"
+# the STS token exchange: a standard error body, but no credentials and no rate limit before it
+STS_PATH = "/sts/v1/oauth2/token"
 
 
 class Dialect(StrEnum):

@@ -1,11 +1,16 @@
-"""What stands before every API call: injected faults, Basic auth, rate limits and the request log.
+"""What stands before every API call: injected faults, auth, rate limits and the request log.
 
 `Gate` is an ASGI middleware. For each request outside the admin prefix it records the call, applies
-the first matching fault (latency, an error status, a dropped connection), authenticates the Cloud or
-Kafka API key, takes a token from that key's bucket, and stamps `X-Request-Id` and the
-`X-RateLimit-*` headers on the answer. Presigned uploads skip auth and limits, as object stores do.
-A client that hangs up before it is answered is logged with status 0, quietly. It knows the state
-only through `Core` and never sees a route.
+the first matching fault (latency, an error status, a dropped connection), authenticates the caller,
+takes a token from the caller's bucket, and stamps `X-Request-Id` and the `X-RateLimit-*` headers on
+the answer. A caller is a Cloud or Kafka API key (Basic), or an identity pool through an access token
+the STS issued (`Authorization: Bearer …`, on every API but Kafka REST, which takes its cluster's
+keys only); an unknown, expired or revoked token is the same 401 as a bad key. The bucket and the
+request log's `identity` are the key ID or the pool ID, never a token. Presigned uploads skip auth
+and limits, as object stores do; so does the STS token endpoint, whose callers have no credentials
+yet (its URL's query is not recorded, and the log never holds a body). A client that hangs up before
+it is answered is logged with status 0, quietly. It knows the state only through `Core` and never
+sees a route.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ccloud_emulator.core import Caller, Core, RequestRecord
 from ccloud_emulator.errors import (
     KAFKA_PREFIX,
+    STS_PATH,
     ApiError,
     Dialect,
     dialect_for,
@@ -112,8 +118,9 @@ class _Bucket:
 
 
 class RateLimiter:
-    """A token bucket per API key (`rate` tokens a second, `burst` deep) and a cap on requests in
-    flight per key. `X-RateLimit-Reset` is the whole seconds until the bucket is full again."""
+    """A token bucket per caller, an API key or an identity pool (`rate` tokens a second, `burst`
+    deep), and a cap on requests in flight per caller. `X-RateLimit-Reset` is the whole seconds
+    until the bucket is full again."""
 
     def __init__(self) -> None:
         self.rate: float | None = None
@@ -169,18 +176,36 @@ class RateLimiter:
         return self._decision(self._bucket(key, now), True)
 
 
-def basic_credentials(scope: Scope) -> tuple[str, str] | None:
+@dataclass(frozen=True)
+class Basic:
+    key: str
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Bearer:
+    token: str = field(repr=False)
+
+
+def presented_credentials(scope: Scope) -> Basic | Bearer | None:
+    """The Basic key and secret or the Bearer token of the Authorization header, if well formed."""
     for name, value in scope["headers"]:
         if name == b"authorization":
             scheme, _, encoded = value.partition(b" ")
+            if scheme.lower() == b"bearer":
+                token = encoded.strip().decode("latin-1")
+                return Bearer(token) if token else None
             if scheme.lower() != b"basic":
                 return None
             try:
                 key, sep, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
             except (binascii.Error, UnicodeDecodeError):
                 return None
-            return (key, secret) if sep else None
+            return Basic(key, secret) if sep else None
     return None
+
+
+_BEARER_CHALLENGE = 'Bearer error="invalid_token", error_description="The access token is invalid or has expired"'
 
 
 def _retry_after_text(seconds: float) -> str:
@@ -213,13 +238,17 @@ class Gate:
                     return fault
         return None
 
-    def _authenticate(self, credentials: tuple[str, str] | None, path: str) -> Caller | None:
+    def _authenticate(self, credentials: Basic | Bearer | None, path: str) -> Caller | None:
         if credentials is None:
             return None
-        key_id, secret = credentials
         with self.core.lock:
-            key = self.core.state.api_keys.get(key_id)
-            if key is None or not hmac.compare_digest(key.secret.encode(), secret.encode()):
+            if isinstance(credentials, Bearer):
+                if path.startswith(KAFKA_PREFIX):
+                    return None
+                token = self.core.access_token(credentials.token)
+                return None if token is None else Caller(org_id=token.org_id, pool_id=token.pool_id)
+            key = self.core.state.api_keys.get(credentials.key)
+            if key is None or not hmac.compare_digest(key.secret.encode(), credentials.secret.encode()):
                 return None
             if not self.core.key_usable(key, self.core.now()):
                 return None
@@ -232,6 +261,16 @@ class Gate:
                 return None
             return Caller(api_key=key.id, org_id=key.org_id)
 
+    def _bucket_key(self, credentials: Basic | Bearer | None) -> str | None:
+        """Whose bucket a fault's headers show: the key presented, or the pool of the token."""
+        if isinstance(credentials, Basic):
+            return credentials.key
+        if isinstance(credentials, Bearer):
+            with self.core.lock:
+                token = self.core.access_token(credentials.token)
+            return token.pool_id if token is not None else None
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
             await self.app(scope, receive, send)
@@ -240,8 +279,9 @@ class Gate:
         method: str = scope["method"]
         path: str = scope["path"]
         dialect = dialect_for(path)
-        credentials = basic_credentials(scope)
-        key_id = credentials[0] if credentials else None
+        credentials = presented_credentials(scope)
+        key_id = credentials.key if isinstance(credentials, Basic) else None
+        identity: str | None = None
         extra: list[tuple[bytes, bytes]] = []
         if dialect is not Dialect.STORAGE:
             extra.append((b"x-request-id", uuid.uuid4().hex.encode()))
@@ -265,11 +305,14 @@ class Gate:
 
         async def proceed(out: Send, slow: float) -> None:
             """Everything past the gateway: auth, the rate limit, then the API itself."""
+            nonlocal identity
 
             async def answer(error: ApiError) -> None:
                 await error_response(error, dialect)(scope, receive, out)
 
-            if dialect is Dialect.STORAGE:
+            if dialect is Dialect.STORAGE or path == STS_PATH:
+                if path == STS_PATH:
+                    extra.extend(self.limiter.peek(None, 0.0).headers())
                 if slow > 0:
                     await self.core.sleep(slow)
                 await self.app(scope, receive, out)
@@ -280,7 +323,8 @@ class Gate:
                     extra.extend(self.limiter.peek(None, 0.0).headers())
                     decision = None
                 else:
-                    decision = self.limiter.acquire(caller.api_key, self.core.monotonic())
+                    identity = caller.identity
+                    decision = self.limiter.acquire(caller.identity, self.core.monotonic())
                     extra.extend(decision.headers())
             if caller is None:
                 detail = (
@@ -288,7 +332,9 @@ class Gate:
                     if dialect is Dialect.STANDARD
                     else "Unauthorized"
                 )
-                await answer(ApiError(401, detail))
+                # a token is challenged as a token (RFC 6750); the body is a bad key's
+                challenge = {"WWW-Authenticate": _BEARER_CHALLENGE} if isinstance(credentials, Bearer) else None
+                await answer(ApiError(401, detail, headers=challenge))
                 return
             assert decision is not None
             if not decision.allowed:
@@ -301,7 +347,7 @@ class Gate:
                 await self.app(scope, receive, out)
             finally:
                 with self.core.lock:
-                    self.limiter.release(caller.api_key)
+                    self.limiter.release(caller.identity)
 
         try:
             fault = self._match_fault(method, path)
@@ -325,8 +371,9 @@ class Gate:
             if fault.retry_after is not None:
                 headers["Retry-After"] = _retry_after_text(fault.retry_after)
             if dialect is not Dialect.STORAGE:
+                bucket = None if path == STS_PATH else self._bucket_key(credentials)
                 with self.core.lock:
-                    extra.extend(self.limiter.peek(key_id, self.core.monotonic()).headers())
+                    extra.extend(self.limiter.peek(bucket, self.core.monotonic()).headers())
             await error_response(ApiError(fault.status, headers=headers), dialect)(scope, receive, stamped)
         except ConnectionDropped:
             raise
@@ -343,5 +390,6 @@ class Gate:
             status = status or 500
             raise
         finally:
-            query = scope.get("query_string", b"").decode("latin-1")
-            self.record(RequestRecord(method, path, query, status, started, key_id, time.time() - started))
+            # a token request's parameters belong in its body; one sent in the URL is not kept
+            query = "" if path == STS_PATH else scope.get("query_string", b"").decode("latin-1")
+            self.record(RequestRecord(method, path, query, status, started, key_id, time.time() - started, identity))

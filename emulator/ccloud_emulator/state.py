@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "AccessToken",
     "ApiKey",
     "CcpmPlugin",
     "CcpmVersion",
@@ -30,6 +31,8 @@ __all__ = [
     "ContentFormat",
     "Environment",
     "Failure",
+    "IdentityPool",
+    "IdentityProvider",
     "Invitation",
     "InvitationStatus",
     "IpFilter",
@@ -181,6 +184,50 @@ class IpFilter:
     ip_group_ids: list[str]
     created_at: float
     updated_at: float
+
+
+@dataclass
+class IdentityProvider:
+    """An OIDC identity provider: tokens it issues carry `iss` == `issuer` and are signed by the
+    keys published at `jwks_uri`."""
+
+    id: str
+    org_id: str
+    display_name: str
+    description: str
+    issuer: str
+    jwks_uri: str
+    # optional at the provider; each pool has its own
+    identity_claim: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass
+class IdentityPool:
+    """A group of a provider's identities: the tokens whose claims match `filter`."""
+
+    id: str
+    org_id: str
+    provider_id: str
+    display_name: str
+    description: str
+    identity_claim: str
+    filter: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass
+class AccessToken:
+    """An access token the STS issued. Only its SHA-256 is kept (`digest`, the table's key): the
+    token itself is in no table, no file and no log."""
+
+    digest: str
+    pool_id: str
+    org_id: str
+    issued_at: float
+    expires_at: float
 
 
 @dataclass
@@ -417,6 +464,10 @@ class State:
     role_bindings: dict[str, RoleBinding] = field(default_factory=dict)
     ip_groups: dict[str, IpGroup] = field(default_factory=dict)
     ip_filters: dict[str, IpFilter] = field(default_factory=dict)
+    identity_providers: dict[str, IdentityProvider] = field(default_factory=dict)
+    identity_pools: dict[str, IdentityPool] = field(default_factory=dict)
+    # keyed by the token's SHA-256
+    access_tokens: dict[str, AccessToken] = field(default_factory=dict)
     # IDs of deleted objects, never given again (the real API answers 403 for deleted service
     # accounts and API keys, not 404)
     tombstones: set[str] = field(default_factory=set)
@@ -439,6 +490,9 @@ class State:
         "role_bindings": RoleBinding,
         "ip_groups": IpGroup,
         "ip_filters": IpFilter,
+        "identity_providers": IdentityProvider,
+        "identity_pools": IdentityPool,
+        "access_tokens": AccessToken,
     }
 
     def copy(self) -> State:

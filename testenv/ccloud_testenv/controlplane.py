@@ -4,6 +4,10 @@
 processes on free loopback ports in a work folder, waits until the apiserver is ready and the
 controller manager works, writes an admin kubeconfig, and stops every process it started. It knows
 nothing of the operator, its CRDs or the emulator.
+
+It is also an OIDC issuer for its ServiceAccount tokens: the discovery document and the JWKS are
+served to anyone on loopback who trusts `ca_cert`, so an outside service can verify the tokens of
+`service_account_token()`; `rotate_service_account_key()` changes the signing key underneath them.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import atexit
 import base64
 import contextlib
 import http.client
+import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -22,12 +28,13 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
+from urllib.parse import quote
 
 import yaml
 
 from ccloud_testenv.binaries import K8S_VERSION, ensure_binaries
-from ccloud_testenv.pki import Pki, make_pki
+from ccloud_testenv.pki import Pki, ServiceAccountKey, make_pki, make_service_account_key
 from ccloud_testenv.processes import ManagedProcess
 
 __all__ = ["CONTROLLERS", "ControlPlane", "ControlPlaneError"]
@@ -42,6 +49,21 @@ CONTROLLERS = (
     "clusterrole-aggregation-controller",
 )
 _CONTEXT = "ccloud-testenv"
+_DISCOVERY_PATH = "/.well-known/openid-configuration"
+_JWKS_PATH = "/openid/v1/jwks"
+# Binds the built-in ClusterRole that reads the two paths above to anyone without credentials.
+_DISCOVERY_BINDING_NAME = "ccloud-testenv:service-account-issuer-discovery"
+_DISCOVERY_BINDING = {
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "kind": "ClusterRoleBinding",
+    "metadata": {"name": _DISCOVERY_BINDING_NAME},
+    "roleRef": {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "system:service-account-issuer-discovery",
+    },
+    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:unauthenticated"}],
+}
 _PORT_TAKEN = "address already in use"
 _START_ATTEMPTS = 3
 # Flags whose values may be secrets: masked when a command appears in an error message.
@@ -83,6 +105,13 @@ class ControlPlane:
         self._work_dir: Path | None = None
         self._pki: Pki | None = None
         self._server: str | None = None
+        self._api_port: int | None = None
+        self._etcd_url: str | None = None
+        self._admin_tls: ssl.SSLContext | None = None
+        # The key that signs tokens now, and every key whose tokens the apiserver accepts (it first).
+        self._signing_key: ServiceAccountKey | None = None
+        self._trusted_keys: list[ServiceAccountKey] = []
+        self._rotations = 0
         self._processes: list[ManagedProcess] = []
         self._started = False
         self._failed = False
@@ -108,6 +137,26 @@ class ControlPlane:
         return self.work_dir / "logs"
 
     @property
+    def audit_log(self) -> Path:
+        """kube-apiserver's audit log: one JSON event per list request (`requestURI`, `user`, `userAgent`)."""
+        return self.logs_dir / "audit.log"
+
+    def listed(self, resource_path: str) -> list[dict[str, Any]]:
+        """The audit events of every list of `resource_path` (`/api/v1/secrets`: cluster-wide, or in
+        any one namespace) so far, oldest first."""
+        if not self.audit_log.exists():
+            return []
+        prefix, plural = resource_path.rstrip("/").rsplit("/", 1)
+        wanted = re.compile(rf"^{re.escape(prefix)}(/namespaces/[^/]+)?/{re.escape(plural)}$")
+        events = [json.loads(line) for line in self.audit_log.read_text().splitlines() if line.strip()]
+        return [e for e in events if e.get("verb") == "list" and wanted.match(e.get("requestURI", "").split("?")[0])]
+
+    def _audit_policy(self) -> Path:
+        policy = self.work_dir / "audit-policy.yaml"
+        policy.write_text(_AUDIT_POLICY)
+        return policy
+
+    @property
     def kubeconfig(self) -> Path:
         """The admin kubeconfig (client certificate in group system:masters)."""
         return self.work_dir / "admin.kubeconfig"
@@ -124,6 +173,26 @@ class ControlPlane:
         if self._pki is None:
             raise ControlPlaneError("the control plane has not been started")
         return self._pki.ca_cert
+
+    @property
+    def issuer(self) -> str:
+        """The ServiceAccount token issuer (`iss`), the apiserver's URL; it stays across restarts."""
+        return self.server
+
+    @property
+    def jwks_uri(self) -> str:
+        """Where the apiserver serves the public keys of its ServiceAccount tokens, without credentials."""
+        return f"{self.issuer}{_JWKS_PATH}"
+
+    @property
+    def discovery_uri(self) -> str:
+        """The OIDC discovery document, served without credentials."""
+        return f"{self.issuer}{_DISCOVERY_PATH}"
+
+    @property
+    def service_account_key_ids(self) -> list[str]:
+        """The `kid` of every key the apiserver accepts tokens from, the one signing new tokens first."""
+        return [key.kid for key in self._trusted_keys]
 
     @property
     def processes(self) -> list[ManagedProcess]:
@@ -154,6 +223,8 @@ class ControlPlane:
             self._bin_dir = ensure_binaries(self._requested_bin_dir, build=self._build)
             self._work_dir = self._make_work_dir()
             self._pki = make_pki(self.work_dir / "pki")
+            self._signing_key = self._pki.service_account_key
+            self._trusted_keys = [self._signing_key]
             for attempt in range(1, _START_ATTEMPTS + 1):
                 try:
                     self._start_processes(self._pki, deadline=time.monotonic() + self._start_timeout)
@@ -227,6 +298,58 @@ class ControlPlane:
         )
         return target
 
+    def service_account_token(self, namespace: str, name: str, audience: str, expiration_seconds: int = 600) -> str:
+        """A TokenRequest token of the ServiceAccount for `audience`; it is never printed or logged.
+
+        Kubernetes wants `expiration_seconds` of at least 600. The apiserver itself accepts the token
+        only when `audience` is `issuer` (its API audience).
+        """
+        path = f"/api/v1/namespaces/{quote(namespace, safe='')}/serviceaccounts/{quote(name, safe='')}/token"
+        request = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"audiences": [audience], "expirationSeconds": expiration_seconds},
+        }
+        status = self._api("POST", path, request).get("status")
+        token = status.get("token") if isinstance(status, dict) else None
+        if not isinstance(token, str) or not token:
+            raise ControlPlaneError(f"the TokenRequest for {namespace}/{name} came back without a token")
+        return token
+
+    def restart_apiserver(self) -> None:
+        """Stop kube-apiserver and start it again with the current keys: same port, same issuer.
+
+        etcd and the controller manager keep running; the controller manager reconnects by itself.
+        Returns once the apiserver is ready and serves discovery without credentials again.
+        """
+        self._require_running()
+        deadline = time.monotonic() + self._start_timeout
+        self._respawn("kube-apiserver", "asked to restart")
+        self._wait_restarted(deadline, self.processes)
+
+    def rotate_service_account_key(self, keep_old: bool = True) -> str:
+        """Sign ServiceAccount tokens with a new key from now on; return the new key's `kid`.
+
+        kube-apiserver restarts (same port, same issuer) signing with the new key and accepting it,
+        plus, with `keep_old`, every key it accepted before, so tokens already out keep working;
+        without it they stop working. The controller manager restarts too, so the token Secrets it
+        fills are signed with the new key; etcd keeps running. Returns once both work again.
+        """
+        self._require_running()
+        deadline = time.monotonic() + self._start_timeout
+        self._rotations += 1
+        new_key = make_service_account_key(self.work_dir / "pki", f"sa-{self._rotations + 1}")
+        self._signing_key = new_key
+        self._trusted_keys = [new_key, *self._trusted_keys] if keep_old else [new_key]
+        # The controller manager goes first, so that it never signs a token with the old key afterwards.
+        self._process("kube-controller-manager").stop()
+        self._respawn("kube-apiserver", "rotated the ServiceAccount signing key")
+        without_controller_manager = [p for p in self._processes if p.name != "kube-controller-manager"]
+        self._wait_restarted(deadline, without_controller_manager)
+        self._respawn("kube-controller-manager", "rotated the ServiceAccount signing key")
+        self._wait_token_controller(new_key, deadline)
+        return new_key.kid
+
     def __repr__(self) -> str:
         state = self._server if self._processes else "stopped"
         return f"ControlPlane({self.version}, {state})"
@@ -241,6 +364,7 @@ class ControlPlane:
 
     def _start_processes(self, pki: Pki, *, deadline: float) -> None:
         etcd_port, peer_port, api_port = _free_ports(3)
+        self._api_port = api_port
         self._server = f"https://127.0.0.1:{api_port}"
         _write_kubeconfig(
             self.kubeconfig,
@@ -252,14 +376,16 @@ class ControlPlane:
                 "client-key-data": _b64(pki.admin_key),
             },
         )
-        etcd_url = f"http://127.0.0.1:{etcd_port}"
+        self._admin_tls = ssl.create_default_context(cafile=str(pki.ca_cert))
+        self._admin_tls.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
+        self._etcd_url = f"http://127.0.0.1:{etcd_port}"
         peer_url = f"http://127.0.0.1:{peer_port}"
         etcd = self._spawn(
             "etcd",
             "--name=node0",
             f"--data-dir={self.work_dir / 'etcd'}",
-            f"--listen-client-urls={etcd_url}",
-            f"--advertise-client-urls={etcd_url}",
+            f"--listen-client-urls={self._etcd_url}",
+            f"--advertise-client-urls={self._etcd_url}",
             f"--listen-peer-urls={peer_url}",
             f"--initial-advertise-peer-urls={peer_url}",
             f"--initial-cluster=node0={peer_url}",
@@ -273,56 +399,164 @@ class ControlPlane:
             [etcd],
             deadline,
         )
-        apiserver = self._spawn(
-            "kube-apiserver",
-            f"--etcd-servers={etcd_url}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            f"--secure-port={api_port}",
-            f"--tls-cert-file={pki.serving_cert}",
-            f"--tls-private-key-file={pki.serving_key}",
-            f"--client-ca-file={pki.ca_cert}",
-            "--authorization-mode=RBAC",
-            f"--service-account-issuer={self._server}",
-            f"--service-account-key-file={pki.sa_pub}",
-            f"--service-account-signing-key-file={pki.sa_key}",
-            "--service-cluster-ip-range=10.0.0.0/24",
-            # No loopback Endpoints for the `kubernetes` Service: nothing here could reach them.
-            "--endpoint-reconciler-type=none",
-            "--allow-privileged=true",
-            f"--cert-dir={self.work_dir / 'apiserver-certs'}",
-        )
-        ssl_context = ssl.create_default_context(cafile=str(pki.ca_cert))
-        ssl_context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
-        controller_manager = self._spawn(
-            "kube-controller-manager",
-            f"--kubeconfig={self.kubeconfig}",
-            "--leader-elect=false",
-            "--secure-port=0",
-            f"--controllers={','.join(CONTROLLERS)}",
-            f"--root-ca-file={pki.ca_cert}",
-            f"--service-account-private-key-file={pki.sa_key}",
-            "--use-service-account-credentials=false",
-        )
-        running = [etcd, apiserver, controller_manager]
-        self._wait(
-            "kube-apiserver to answer /readyz",
-            lambda: _http_ok("127.0.0.1", api_port, "/readyz", ssl_context),
-            running,
-            deadline,
+        self._spawn("kube-apiserver")
+        self._spawn("kube-controller-manager")
+        self._wait_ready(deadline, self.processes)
+        # Server-side apply: creates the binding, or leaves it be in a reused work folder.
+        self._api(
+            "PATCH",
+            f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{_DISCOVERY_BINDING_NAME}"
+            "?fieldManager=ccloud-testenv&force=true",
+            _DISCOVERY_BINDING,
+            content_type="application/apply-patch+yaml",
         )
         # The default ServiceAccount appears once the controller manager's informers have synced.
         self._wait(
             "kube-controller-manager to create the default ServiceAccount",
-            lambda: _http_ok("127.0.0.1", api_port, "/api/v1/namespaces/default/serviceaccounts/default", ssl_context),
-            running,
+            lambda: _http_ok(
+                "127.0.0.1", api_port, "/api/v1/namespaces/default/serviceaccounts/default", self._admin_tls
+            ),
+            self.processes,
+            deadline,
+        )
+        self._wait_discovery(deadline, self.processes)
+
+    def _argv(self, name: str) -> list[str]:
+        """The command line of kube-apiserver or kube-controller-manager, with the current keys."""
+        pki, signing_key = self._pki, self._signing_key
+        if pki is None or signing_key is None:
+            raise ControlPlaneError("the control plane has not been started")
+        if name == "kube-apiserver":
+            return [
+                f"--etcd-servers={self._etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self._api_port}",
+                f"--tls-cert-file={pki.serving_cert}",
+                f"--tls-private-key-file={pki.serving_key}",
+                f"--client-ca-file={pki.ca_cert}",
+                # The default, said out loud: discovery for OIDC relying parties needs anonymous requests.
+                "--anonymous-auth=true",
+                "--authorization-mode=RBAC",
+                f"--service-account-issuer={self.issuer}",
+                f"--service-account-jwks-uri={self.jwks_uri}",
+                *(f"--service-account-key-file={key.pub}" for key in self._trusted_keys),
+                f"--service-account-signing-key-file={signing_key.key}",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                # No loopback Endpoints for the `kubernetes` Service: nothing here could reach them.
+                "--endpoint-reconciler-type=none",
+                "--allow-privileged=true",
+                f"--cert-dir={self.work_dir / 'apiserver-certs'}",
+                # Every list, with its query (limit, continue), in logs/audit.log: how clients list.
+                f"--audit-policy-file={self._audit_policy()}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
+                # Open watches (the controller manager's, an operator's) are closed on SIGTERM instead
+                # of holding the shutdown until the SIGKILL: restart_apiserver() takes a second, not ten.
+                "--shutdown-watch-termination-grace-period=2s",
+            ]
+        if name == "kube-controller-manager":
+            return [
+                f"--kubeconfig={self.kubeconfig}",
+                "--leader-elect=false",
+                "--secure-port=0",
+                f"--controllers={','.join(CONTROLLERS)}",
+                f"--root-ca-file={pki.ca_cert}",
+                f"--service-account-private-key-file={signing_key.key}",
+                "--use-service-account-credentials=false",
+            ]
+        raise ValueError(f"no command line for {name}")
+
+    def _wait_ready(self, deadline: float, watched: list[ManagedProcess]) -> None:
+        port = self._api_port
+        self._wait(
+            "kube-apiserver to answer /readyz",
+            lambda: port is not None and _http_ok("127.0.0.1", port, "/readyz", self._admin_tls),
+            watched,
             deadline,
         )
 
+    def _wait_restarted(self, deadline: float, watched: list[ManagedProcess]) -> None:
+        try:
+            self._wait_ready(deadline, watched)
+        except _PortTaken:
+            # The port is part of the issuer: moving it would orphan every token already handed out.
+            raise ControlPlaneError(
+                f"{self.server} was taken by another process while kube-apiserver restarted"
+            ) from None
+        self._wait_discovery(deadline, watched)
+
+    def _wait_discovery(self, deadline: float, watched: list[ManagedProcess]) -> None:
+        """Wait until the discovery document and the JWKS are served to a client without credentials."""
+        port = self._api_port
+        anonymous = ssl.create_default_context(cafile=str(self.ca_cert))
+        self._wait(
+            "kube-apiserver to serve OIDC discovery without credentials",
+            lambda: (
+                port is not None
+                and all(_http_ok("127.0.0.1", port, p, anonymous) for p in (_DISCOVERY_PATH, _JWKS_PATH))
+            ),
+            watched,
+            deadline,
+        )
+
+    def _wait_token_controller(self, key: ServiceAccountKey, deadline: float) -> None:
+        """Wait until the controller manager fills a ServiceAccount token Secret, signed with `key`."""
+        path = "/api/v1/namespaces/kube-system/secrets"
+        name = f"ccloud-testenv-token-probe-{self._rotations}"
+        probe = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/service-account-token",
+            "metadata": {"name": name, "annotations": {"kubernetes.io/service-account.name": "default"}},
+        }
+        self._api("POST", path, probe)
+
+        def signed_with_key() -> bool:
+            data = self._api("GET", f"{path}/{name}").get("data")
+            token = data.get("token") if isinstance(data, dict) else None
+            return isinstance(token, str) and _jwt_header(base64.b64decode(token).decode()).get("kid") == key.kid
+
+        try:
+            self._wait(
+                "kube-controller-manager to sign a token Secret with the new key",
+                signed_with_key,
+                self.processes,
+                deadline,
+            )
+        finally:
+            # Not masking why the wait failed: a dead apiserver cannot delete anything either.
+            with contextlib.suppress(ControlPlaneError):
+                self._api("DELETE", f"{path}/{name}")
+
     def _spawn(self, name: str, *args: str) -> ManagedProcess:
-        proc = ManagedProcess(name, [str(self.bin_dir / name), *args], self.logs_dir / f"{name}.log", cwd=self.work_dir)
+        proc = self._launch(name, *args)
         self._processes.append(proc)
         return proc
+
+    def _launch(self, name: str, *args: str) -> ManagedProcess:
+        """Start `name` with `args`, or with the command line `_argv` knows for it."""
+        argv = [str(self.bin_dir / name), *(args or self._argv(name))]
+        return ManagedProcess(name, argv, self.logs_dir / f"{name}.log", cwd=self.work_dir)
+
+    def _process(self, name: str) -> ManagedProcess:
+        for proc in self._processes:
+            if proc.name == name:
+                return proc
+        raise ControlPlaneError(f"{name} is not running")
+
+    def _respawn(self, name: str, why: str) -> None:
+        """Stop `name` and start it again with the current command line, in its place in the stop order."""
+        index = self._processes.index(self._process(name))
+        self._processes[index].stop()
+        with (self.logs_dir / f"{name}.log").open("a") as log:
+            log.write(f"==> ccloud-testenv: starting {name} again ({why})\n")
+        # Until the new one runs, the stopped one holds the place; stopping it again is harmless.
+        self._processes[index] = self._launch(name)
+
+    def _require_running(self) -> None:
+        if not self._started or not self._processes:
+            raise ControlPlaneError("the control plane has not been started")
 
     def _wait(self, what: str, ready: Callable[[], bool], watched: list[ManagedProcess], deadline: float) -> None:
         while True:
@@ -346,6 +580,44 @@ class ControlPlane:
         # Controller manager first, etcd last: each stops while what it talks to is still there.
         while self._processes:
             self._processes.pop().stop()
+
+    def _api(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, object] | None = None,
+        *,
+        content_type: str = "application/json",
+    ) -> dict[str, object]:
+        """One request to the apiserver as admin; the JSON answer, or ControlPlaneError with its message."""
+        if self._api_port is None or self._admin_tls is None:
+            raise ControlPlaneError("the control plane has not been started")
+        conn = http.client.HTTPSConnection("127.0.0.1", self._api_port, timeout=30.0, context=self._admin_tls)
+        try:
+            conn.request(
+                method,
+                path,
+                body=None if body is None else json.dumps(body),
+                headers={"Content-Type": content_type, "Accept": "application/json"},
+            )
+            response = conn.getresponse()
+            status, payload = response.status, response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise ControlPlaneError(f"{method} {path.split('?')[0]} failed: {exc}") from None
+        finally:
+            with contextlib.suppress(OSError):
+                conn.close()
+        try:
+            answer = json.loads(payload)
+        except ValueError:
+            answer = None
+        document: dict[str, object] = answer if isinstance(answer, dict) else {}
+        if not 200 <= status < 300:
+            # The Status message only: a body may carry a token or a Secret.
+            raise ControlPlaneError(
+                f"{method} {path.split('?')[0]} answered {status}: {document.get('message', '(no message)')}"
+            )
+        return document
 
     def _run(
         self,
@@ -392,6 +664,19 @@ def _shown(tool: str, args: tuple[str, ...]) -> str:
     return " ".join(shown)
 
 
+# Lists only, at the metadata level, once each (when the response is complete): small, and enough to
+# see how a client pages.
+_AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived, ResponseStarted, Panic]
+rules:
+  - level: Metadata
+    verbs: [list]
+  - level: None
+"""
+
+
 def _free_ports(count: int) -> list[int]:
     sockets = []
     try:
@@ -419,6 +704,16 @@ def _http_ok(host: str, port: int, path: str, context: ssl.SSLContext | None) ->
     finally:
         with contextlib.suppress(OSError):
             conn.close()
+
+
+def _jwt_header(token: str) -> dict[str, object]:
+    """The JOSE header of a compact JWT, read without checking the signature."""
+    segment = token.split(".", 1)[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except ValueError:
+        return {}
+    return header if isinstance(header, dict) else {}
 
 
 def _b64(path: Path) -> str:

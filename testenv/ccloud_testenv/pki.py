@@ -1,13 +1,16 @@
 """Envtest-style PKI for a loopback control plane, made with `cryptography`.
 
 One CA signs the apiserver's serving certificate (localhost, 127.0.0.1) and client certificates
-(the admin is CN=admin, O=system:masters); a separate key signs ServiceAccount tokens.
+(the admin is CN=admin, O=system:masters); a separate key signs ServiceAccount tokens, and more such
+keys can be made later to rotate it.
 It knows nothing of processes or kubeconfigs: it only writes PEM files into a directory.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +20,27 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["Pki", "make_pki"]
+__all__ = ["Pki", "ServiceAccountKey", "make_pki", "make_service_account_key"]
 
 # Short-lived on purpose: a control plane lives for one test session or one demo.
 _VALIDITY = datetime.timedelta(days=7)
 # Clocks of the processes and of this one may differ by a little.
 _BACKDATE = datetime.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class ServiceAccountKey:
+    """A ServiceAccount-signing key pair: the private key signs tokens, the public one verifies them."""
+
+    key: Path
+    pub: Path
+
+    @property
+    def kid(self) -> str:
+        """The `kid` kube-apiserver gives this key: unpadded base64url of the SHA-256 of the public key's DER."""
+        public_key = serialization.load_pem_public_key(self.pub.read_bytes())
+        der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
 
 
 @dataclass(frozen=True)
@@ -37,6 +55,11 @@ class Pki:
     admin_key: Path
     sa_key: Path
     sa_pub: Path
+
+    @property
+    def service_account_key(self) -> ServiceAccountKey:
+        """The first ServiceAccount-signing key pair, the one made with the rest."""
+        return ServiceAccountKey(key=self.sa_key, pub=self.sa_pub)
 
 
 def make_pki(directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1")) -> Pki:
@@ -97,9 +120,6 @@ def make_pki(directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1"
         ExtendedKeyUsageOID.CLIENT_AUTH,
         [],
     )
-    # RSA because every kube-apiserver version accepts it for ServiceAccount token signing.
-    sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
     pki = Pki(
         ca_cert=directory / "ca.crt",
         ca_key=directory / "ca.key",
@@ -116,12 +136,21 @@ def make_pki(directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1"
     _write(pki.serving_key, _key_pem(serving_key))
     _write(pki.admin_cert, admin_cert.public_bytes(serialization.Encoding.PEM))
     _write(pki.admin_key, _key_pem(admin_key))
-    _write(pki.sa_key, _key_pem(sa_key))
-    _write(
-        pki.sa_pub,
-        sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
-    )
+    make_service_account_key(directory, "sa")
     return pki
+
+
+def make_service_account_key(directory: Path, stem: str) -> ServiceAccountKey:
+    """Write a fresh ServiceAccount-signing key pair as `<stem>.key` and `<stem>.pub` into `directory`."""
+    # RSA because every kube-apiserver version accepts it for ServiceAccount token signing.
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pair = ServiceAccountKey(key=directory / f"{stem}.key", pub=directory / f"{stem}.pub")
+    _write(pair.key, _key_pem(key))
+    _write(
+        pair.pub,
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+    )
+    return pair
 
 
 def _builder(

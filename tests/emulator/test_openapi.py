@@ -6,10 +6,13 @@ operation through its success path and its main errors, then checks that each wa
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
-from ccloud_emulator import Emulator
+from ccloud_emulator import Emulator, Timing
+from ccloud_testenv.idp import ISSUER, JWKS_URI, FakeIdp
 
 from .conftest import ClientFactory, Conformance, archive, connectors_path, ready_ccpm_plugin, upload
 
@@ -82,6 +85,20 @@ IMPLEMENTED = {
     "getIamV2IpFilter",
     "updateIamV2IpFilter",
     "deleteIamV2IpFilter",
+    # iam-v2 identity providers, their JWKS and identity pools
+    "listIamV2IdentityProviders",
+    "createIamV2IdentityProvider",
+    "getIamV2IdentityProvider",
+    "updateIamV2IdentityProvider",
+    "deleteIamV2IdentityProvider",
+    "refreshIamV2JsonWebKeySet",
+    "listIamV2IdentityPools",
+    "createIamV2IdentityPool",
+    "getIamV2IdentityPool",
+    "updateIamV2IdentityPool",
+    "deleteIamV2IdentityPool",
+    # sts-v1 token exchange
+    "exchangeStsV1OauthToken",
     # org-v2 organizations (read)
     "listOrgV2Organizations",
     "getOrgV2Organization",
@@ -98,10 +115,12 @@ ALLOWED_UNDECLARED = {
     ("createConnectv1Connector", 409),  # duplicate name, as Kafka Connect answers
     ("createConnectv1Connector", 404),  # unknown environment or cluster
     ("listCcpmV1CustomConnectPluginVersions", 404),  # the plugin is not in that environment, as its get answers
+    ("listIamV2IdentityPools", 404),  # the provider is not there, as the pool's get answers
+    ("createIamV2IdentityPool", 404),  # likewise
 }
 
 
-async def _drive_everything(client: httpx.AsyncClient, emu: Emulator) -> None:
+async def _drive_everything(client: httpx.AsyncClient, emu: Emulator, idp: FakeIdp) -> None:
     """One pass over every implemented operation, on its success path."""
     env = emu.environment_id
     ok = [200, 201, 202, 204]
@@ -173,6 +192,32 @@ async def _drive_everything(client: httpx.AsyncClient, emu: Emulator) -> None:
     await call("DELETE", f"/iam/v2/ip-filters/{ip_filter['id']}")
     await call("DELETE", f"/iam/v2/ip-groups/{group['id']}")
 
+    # identity providers, pools, the STS
+    providers = "/iam/v2/identity-providers"
+    op = (
+        await call("POST", providers, json={"display_name": "k8s", "description": "", "issuer": ISSUER, "jwks_uri": JWKS_URI})
+    ).json()["id"]  # fmt: skip
+    await call("GET", providers)
+    await call("PATCH", f"{providers}/{op}", json={"description": "the cluster"})
+    await call("PATCH", f"{providers}/{op}/jwks", json={"spec": {"jwks_status": "REFRESHED"}})
+    await call("GET", f"{providers}/{op}")  # with its keys now
+    pool_body = {"display_name": "orders", "description": "", "identity_claim": "claims.sub", "filter": "true"}
+    pool = (await call("POST", f"{providers}/{op}/identity-pools", json=pool_body)).json()["id"]
+    await call("GET", f"{providers}/{op}/identity-pools")
+    await call("GET", f"{providers}/{op}/identity-pools/{pool}")
+    await call("PATCH", f"{providers}/{op}/identity-pools/{pool}", json={"filter": "'confluent' in claims.aud"})
+    form = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "subject_token": idp.token(),
+        "identity_pool_id": pool,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "requested_token_type": "urn:ietf:params:oauth:token-type:access_token",
+    }
+    token = (await call("POST", "/sts/v1/oauth2/token", data=form, auth=None)).json()["access_token"]
+    await call("GET", "/iam/v2/users", headers={"Authorization": f"Bearer {token}"}, auth=None)
+    await call("DELETE", f"{providers}/{op}/identity-pools/{pool}")
+    await call("DELETE", f"{providers}/{op}")
+
     # connect/v1 custom plugins
     presigned = (
         await call("POST", "/connect/v1/presigned-upload-url", json={"content_format": "JAR", "cloud": "AWS"})
@@ -235,11 +280,13 @@ async def _drive_everything(client: httpx.AsyncClient, emu: Emulator) -> None:
 
 
 async def test_every_implemented_operation_answers_its_schema(
-    emu: Emulator, make_client: ClientFactory, conformance: Conformance
+    make_client: ClientFactory, conformance: Conformance
 ) -> None:
+    idp = FakeIdp(time.time)
+    emu = Emulator(timing=Timing(), jwks_transport=idp.transport)
     conformance.validated.clear()
     async with make_client(emu) as client:
-        await _drive_everything(client, emu)
+        await _drive_everything(client, emu, idp)
     assert conformance.validated == IMPLEMENTED
 
 
@@ -255,6 +302,8 @@ def _unauthenticated_calls(emu: Emulator) -> list[tuple[str, str]]:
         ("GET", "/iam/v2/role-bindings?crn_pattern=crn://confluent.cloud/organization=x"),
         ("POST", "/iam/v2/ip-groups"),
         ("GET", "/iam/v2/ip-filters"),
+        ("GET", "/iam/v2/identity-providers"),
+        ("POST", "/iam/v2/identity-providers/op-x/identity-pools"),
         ("GET", "/org/v2/organizations"),
         ("POST", "/ccpm/v1/plugins"),
         ("POST", "/ccpm/v1/presigned-upload-url"),
@@ -280,6 +329,7 @@ async def test_a_bad_key_gets_each_familys_401_schema(
     assert {"listOrgV2Environments", "createConnectv1Connector", "listConnectv1ConnectorsWithExpansions"} <= ops
     assert {"listIamV2Users", "createIamV2Invitation", "listIamV2RoleBindings", "createIamV2IpGroup"} <= ops
     assert {"listIamV2IpFilters", "listOrgV2Organizations"} <= ops
+    assert {"listIamV2IdentityProviders", "createIamV2IdentityPool"} <= ops
 
 
 @pytest.mark.parametrize(
@@ -311,6 +361,16 @@ async def test_a_bad_key_gets_each_familys_401_schema(
         ("DELETE", "/iam/v2/ip-filters/ipf-nope00", 404),
         ("POST", "/iam/v2/ip-filters", 400),
         ("GET", "/iam/v2/ip-filters?include_parent_scopes=true", 400),
+        ("GET", "/iam/v2/identity-providers/op-nope", 404),
+        ("PATCH", "/iam/v2/identity-providers/op-nope", 404),
+        ("DELETE", "/iam/v2/identity-providers/op-nope", 404),
+        ("POST", "/iam/v2/identity-providers", 400),
+        ("GET", "/iam/v2/identity-providers?page_size=0", 400),
+        ("PATCH", "/iam/v2/identity-providers/op-nope/jwks", 404),
+        ("GET", "/iam/v2/identity-providers/op-nope/identity-pools/pool-nope", 404),
+        ("PATCH", "/iam/v2/identity-providers/op-nope/identity-pools/pool-nope", 404),
+        ("DELETE", "/iam/v2/identity-providers/op-nope/identity-pools/pool-nope", 404),
+        ("POST", "/sts/v1/oauth2/token", 400),
         ("GET", "/org/v2/organizations/00000000-0000-0000-0000-000000000000", 404),
         ("GET", "/ccpm/v1/plugins/ccp-nope000000?environment={env}", 404),
         ("GET", "/ccpm/v1/plugins", 400),
@@ -354,5 +414,8 @@ async def test_only_documented_deviations_are_undeclared(
     assert (await client.post(missing, json=body)).status_code == 404
     versions = "/ccpm/v1/plugins/ccp-nope000000/versions"
     assert (await client.get(versions, params={"environment": emu.environment_id})).status_code == 404
+    pools = "/iam/v2/identity-providers/op-nope/identity-pools"
+    assert (await client.get(pools)).status_code == 404
+    assert (await client.post(pools, json={})).status_code == 404
     assert set(conformance.undeclared) <= ALLOWED_UNDECLARED
     assert conformance.undeclared
