@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ccloud_operator.resources.base import DeletionPolicy
+from ccloud_operator.resources.base import POOL_ID, DeletionPolicy
 
 __all__ = ["Settings"]
 
@@ -20,6 +20,36 @@ class Settings(BaseSettings):
     default_credentials_secret: str | None = Field(
         default=None,
         description="namespace/name of the Secret with the default Cloud API key (keys apiKey and apiSecret).",
+    )
+    default_identity_pool: str | None = Field(
+        default=None,
+        pattern=POOL_ID,
+        description=(
+            "The identity pool (pool-…) resources naming no credentials use, by workload identity, instead of "
+            "a default Secret."
+        ),
+    )
+    workload_identity_audience: str = Field(
+        default="confluent",
+        min_length=1,
+        description="The audience of the ServiceAccount tokens exchanged for Confluent tokens; pool filters check it.",
+    )
+    workload_identity_token_file: str | None = Field(
+        default=None,
+        description="A projected ServiceAccount token file to exchange (in a pod); re-read at every exchange.",
+    )
+    workload_identity_service_account: str | None = Field(
+        default=None,
+        description=(
+            "namespace/name of the ServiceAccount whose tokens (TokenRequest) are exchanged, when there is no "
+            "token file: the operator's own when it runs outside a pod."
+        ),
+    )
+    workload_identity_token_seconds: int = Field(
+        default=900,
+        ge=60,
+        le=900,
+        description="How long the Confluent access tokens asked for live (the Security Token Service allows 900).",
     )
     default_credentials_namespaces: list[str] = Field(
         default_factory=list,
@@ -86,9 +116,15 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
 
-    @field_validator("default_credentials_secret")
+    @field_validator("default_credentials_secret", "workload_identity_service_account")
     @classmethod
     def _namespaced(cls, value: str | None) -> str | None:
         if value is not None and value.count("/") != 1:
-            raise ValueError("default_credentials_secret must be namespace/name")
+            raise ValueError("must be namespace/name")
         return value
+
+    @model_validator(mode="after")
+    def _one_default(self) -> Settings:
+        if self.default_credentials_secret and self.default_identity_pool:
+            raise ValueError("set default_credentials_secret or default_identity_pool, not both")
+        return self

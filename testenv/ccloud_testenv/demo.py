@@ -153,7 +153,8 @@ DEMO_TIMING = {"api_key_propagation": 2.0, "connector_provisioning": 3.0, "plugi
 def emulator(ctx: DemoContext) -> str:
     from ccloud_emulator import Emulator, Timing, serve_in_thread
 
-    emu = Emulator(timing=Timing(**DEMO_TIMING))
+    # It trusts the control plane's CA, to fetch its JWKS when a token is exchanged (workload identity).
+    emu = Emulator(timing=Timing(**DEMO_TIMING), trusted_ca=ctx.cluster.ca_cert)
     emu.add_kafka_cluster(emu.add_environment("demo", id=DEMO_ENVIRONMENT), display_name="demo", id=DEMO_CLUSTER)
     url = ctx.stack.enter_context(serve_in_thread(emu))
     ctx.emulator_url = str(url)
@@ -206,6 +207,8 @@ def examples(ctx: DemoContext) -> str:
     manifests = manifests.replace("REPLACE_WITH_CLOUD_API_KEY", key).replace("REPLACE_WITH_CLOUD_API_SECRET", secret)
     if ctx.archive_base is not None:
         manifests = manifests.replace("https://artifacts.example.com", ctx.archive_base)
+    # The IdentityProvider example trusts "this cluster": here, the local control plane's issuer.
+    manifests = manifests.replace("https://kubernetes.default.svc", ctx.cluster.issuer)
     ctx.cluster.kubectl("apply", "-f", "-", input=manifests)  # through stdin: the secret stays off the command line
     return f"applied {', '.join(p.name for p in files)}"
 

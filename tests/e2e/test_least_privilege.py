@@ -13,13 +13,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import http.server
-import io
 import json
 import re
 import threading
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +30,7 @@ from kubernetes.client.exceptions import ApiException
 from ccloud_emulator import Emulator, Timing
 from ccloud_operator.resources import GROUP, KINDS
 from ccloud_testenv import ControlPlane
+from ccloud_testenv.files import plugin_archive, serve_bytes
 from ccloud_testenv.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.e2e
@@ -69,14 +67,7 @@ SETUPS = [
 ]
 
 
-def _zip() -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as zf:
-        zf.writestr("datagen/lib/datagen.jar", b"classes")
-    return out.getvalue()
-
-
-ARCHIVE = _zip()
+ARCHIVE = plugin_archive()
 
 
 class _Server(uvicorn.Server):
@@ -103,24 +94,8 @@ def emulator() -> Iterator[tuple[Emulator, str]]:
 @pytest.fixture(scope="module")
 def archive_url() -> Iterator[str]:
     """The plugin archive, served on 127.0.0.1 and stopped after the module."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(ARCHIVE)))
-            self.end_headers()
-            self.wfile.write(ARCHIVE)
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/datagen.zip"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with serve_bytes(ARCHIVE, "datagen.zip") as url:
+        yield url
 
 
 def _wait(what: str, check: Callable[[], Any], timeout: float) -> Any:
@@ -281,6 +256,17 @@ def _objects(emu: Emulator, archive_url: str, team: str) -> dict[tuple[str, str]
         ("IpGroup", "office"): {"groupName": f"{team}-office", "cidrBlocks": ["203.0.113.0/24"]},
         ("IpFilter", "office-only"): {"ipGroups": [{"name": "office"}], **own},
         ("Invitation", "alice"): {"email": f"alice@{team}.example.com"},
+        ("IdentityProvider", "this-cluster"): {
+            "displayName": f"{team}-k8s",
+            "issuer": "https://oidc.example.com/clusters/prod",
+            "jwksUri": "https://oidc.example.com/clusters/prod/openid/v1/jwks",
+        },
+        ("IdentityPool", "ccloud-operator"): {
+            "identityProvider": {"name": "this-cluster"},
+            "identityClaim": "claims.sub",
+            "filter": 'claims.sub == "system:serviceaccount:ccloud-operator:ccloud-operator"',
+            **own,
+        },
     }
 
 

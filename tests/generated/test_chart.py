@@ -28,8 +28,11 @@ SCHEMA = json.loads((CHART / "values.schema.json").read_text())
 RENAMED = {"namespaces": "watchNamespaces"}
 # The pod must listen on 0.0.0.0 for the kubelet's probes and for Prometheus: not a choice.
 NOT_A_VALUE = {"liveness_host", "metrics_host"}
+# The chart mounts the token itself (workloadIdentity.projectedToken); a TokenRequest is for outside a pod.
+NOT_A_VALUE |= {"workload_identity_token_file", "workload_identity_service_account"}
 CHART_ONLY = {
     "credentials",
+    "workloadIdentity",
     "crds",
     "replicas",
     "image",
@@ -49,7 +52,7 @@ CHART_ONLY = {
     "metrics",
 }
 # The chart's own nested values (the others are Kubernetes objects passed through).
-OWN_OBJECTS = ("credentials", "crds", "image", "serviceAccount", "metrics")
+OWN_OBJECTS = ("credentials", "workloadIdentity", "crds", "image", "serviceAccount", "metrics")
 SA = ("ops", "ccloud-ccloud-operator")  # release "ccloud" in namespace "ops", as conftest renders it
 
 
@@ -199,6 +202,8 @@ NON_DEFAULT = {
     "watchNamespaces": ["team-a", "team-b"],
     "defaultCredentialsSecret": "platform/ccloud",
     "defaultCredentialsNamespaces": ["team-a"],
+    "workloadIdentityAudience": "ccloud.example.com",
+    "workloadIdentityTokenSeconds": 600,
     "defaultDeletionPolicy": "Orphan",
     "resyncSeconds": 30.5,
     "resyncJitter": 0.25,
@@ -218,9 +223,21 @@ NON_DEFAULT = {
 }
 
 
-def test_every_value_reaches_the_operator_as_its_setting(render: Render, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert set(NON_DEFAULT) == set(MIRRORED.values())
-    env = render(NON_DEFAULT).env
+# The other way to give default credentials (the two exclude each other): rendered on its own.
+BY_POOL = {
+    **{k: v for k, v in NON_DEFAULT.items() if k != "defaultCredentialsSecret"},
+    "defaultIdentityPool": "pool-ab12cd",
+    "workloadIdentity": {"projectedToken": True},
+}
+TOKEN_FILE = "/var/run/secrets/ccloud.operators.dev/workload-identity/token"
+
+
+@pytest.mark.parametrize("values", [NON_DEFAULT, BY_POOL], ids=["api-key", "identity-pool"])
+def test_every_value_reaches_the_operator_as_its_setting(
+    render: Render, monkeypatch: pytest.MonkeyPatch, values: dict[str, Any]
+) -> None:
+    assert set(NON_DEFAULT) | {"defaultIdentityPool"} == set(MIRRORED.values())
+    env = render(values).env
     assert set(env) <= {f"CCLOUD_{field.upper()}" for field in Settings.model_fields}
     for name in [n for n in os.environ if n.startswith("CCLOUD_")]:
         monkeypatch.delenv(name)
@@ -228,7 +245,47 @@ def test_every_value_reaches_the_operator_as_its_setting(render: Render, monkeyp
         monkeypatch.setenv(name, value)
     settings = Settings()
     for field, key in MIRRORED.items():
-        assert getattr(settings, field) == NON_DEFAULT[key], field
+        assert getattr(settings, field) == values.get(key, VALUES[key] or None), field
+
+
+def test_the_projected_token_is_mounted_for_the_audience_and_read_from_its_file(render: Render) -> None:
+    rendered = render(BY_POOL)
+    assert rendered.env["CCLOUD_WORKLOAD_IDENTITY_TOKEN_FILE"] == TOKEN_FILE
+    pod = rendered.one("Deployment")["spec"]["template"]["spec"]
+    [volume] = [v for v in pod["volumes"] if v["name"] == "workload-identity"]
+    [source] = volume["projected"]["sources"]
+    assert source["serviceAccountToken"] == {
+        "audience": "ccloud.example.com",
+        "expirationSeconds": 3600,
+        "path": "token",
+    }
+    [mount] = [m for m in rendered.container["volumeMounts"] if m["name"] == "workload-identity"]
+    assert mount["readOnly"] is True and TOKEN_FILE.startswith(mount["mountPath"] + "/")
+
+
+def test_without_the_projected_token_nothing_is_mounted(default: Rendered) -> None:
+    assert "CCLOUD_WORKLOAD_IDENTITY_TOKEN_FILE" not in default.env
+    pod = default.one("Deployment")["spec"]["template"]["spec"]
+    assert [v["name"] for v in pod["volumes"]] == ["tmp"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"defaultIdentityPool": "pool-ab12cd"}, "set workloadIdentity.projectedToken to true"),
+        (
+            {
+                "defaultIdentityPool": "pool-ab12cd",
+                "defaultCredentialsSecret": "ops/a",
+                "workloadIdentity": {"projectedToken": True},
+            },
+            "set in 2 ways (defaultCredentialsSecret, defaultIdentityPool)",
+        ),
+        ({"defaultIdentityPool": "ab12cd"}, "does not match pattern"),
+    ],
+)
+def test_identity_pool_mistakes_are_refused(render_error: RenderError, values: dict[str, Any], message: str) -> None:
+    assert message in render_error(values)
 
 
 # --- RBAC ----------------------------------------------------------------------------------------

@@ -208,7 +208,8 @@ class Kube:
 def _plural(kind: str) -> str:
     plurals = {"ServiceAccount": "serviceaccounts", "ApiKey": "apikeys", "ConnectorPlugin": "connectorplugins"}
     more = {"CustomConnector": "customconnectors", "RoleBinding": "rolebindings", "IpGroup": "ipgroups"}
-    return {**plurals, **more, "IpFilter": "ipfilters", "Invitation": "invitations"}[kind]
+    identity = {"IdentityProvider": "identityproviders", "IdentityPool": "identitypools"}
+    return {**plurals, **more, **identity, "IpFilter": "ipfilters", "Invitation": "invitations"}[kind]
 
 
 @contextlib.contextmanager
@@ -226,8 +227,8 @@ def namespace_with_credentials(control_plane: ControlPlane, emulator: Emulator) 
     try:
         yield k
     finally:
-        dependents_first = ("customconnectors", "rolebindings", "ipfilters", "invitations", "apikeys")
-        for plural in (*dependents_first, "connectorplugins", "ipgroups", "serviceaccounts"):
+        dependents_first = ("customconnectors", "rolebindings", "ipfilters", "invitations", "apikeys", "identitypools")
+        for plural in (*dependents_first, "connectorplugins", "ipgroups", "serviceaccounts", "identityproviders"):
             for obj in k.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)["items"]:
                 with contextlib.suppress(ApiException):
                     k.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, obj["metadata"]["name"])
@@ -292,6 +293,12 @@ class Confluent:
 
     def delete_api_key(self, key_id: str) -> None:
         self.http.delete(f"/iam/v2/api-keys/{key_id}").raise_for_status()
+
+    def identity_providers(self) -> dict[str, dict[str, Any]]:
+        return {p["id"]: p for p in self._all("/iam/v2/identity-providers")}
+
+    def identity_pools(self, provider_id: str) -> list[dict[str, Any]]:
+        return self._all(f"/iam/v2/identity-providers/{provider_id}/identity-pools")
 
 
 @pytest.fixture(scope="module")

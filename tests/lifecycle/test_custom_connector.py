@@ -7,16 +7,13 @@ The operator resyncs only every 600 s here, so whatever happens within seconds c
 from __future__ import annotations
 
 import hashlib
-import http.server
-import io
-import threading
-import zipfile
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from ccloud_emulator import Emulator
+from ccloud_testenv.files import plugin_archive, serve_bytes
 from ccloud_testenv.operator_process import OperatorProcess
 
 from .conftest import CREDS, Kube, Tap
@@ -25,37 +22,14 @@ pytestmark = pytest.mark.e2e
 CLASS = "io.confluent.kafka.connect.datagen.DatagenConnector"
 
 
-def _zip() -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as zf:
-        zf.writestr("datagen/lib/datagen.jar", b"classes")
-    return out.getvalue()
-
-
-ARCHIVE = _zip()
+ARCHIVE = plugin_archive()
 
 
 @pytest.fixture(scope="module")
 def archive_url() -> Iterator[str]:
     """The plugin's archive, served on 127.0.0.1 and stopped after the module."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(ARCHIVE)))
-            self.end_headers()
-            self.wfile.write(ARCHIVE)
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/datagen.zip"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with serve_bytes(ARCHIVE, "datagen.zip") as url:
+        yield url
 
 
 def _version(url: str, v: str = "0.6.7") -> dict[str, Any]:

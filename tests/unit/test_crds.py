@@ -67,3 +67,21 @@ def test_conditions_are_a_map_keyed_by_type() -> None:
     assert conditions["x-kubernetes-list-type"] == "map"
     assert conditions["x-kubernetes-list-map-keys"] == ["type"]
     assert set(conditions["items"]["required"]) >= {"type", "status", "reason"}
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.kind)
+def test_every_kind_takes_workload_identity_and_refuses_two_credentials(kind: Kind) -> None:
+    spec = _schema(kind)["properties"]["spec"]
+    identity = spec["properties"]["credentials"]["properties"]["workloadIdentity"]
+    assert identity["properties"]["identityPoolId"]["pattern"] == "^pool-[A-Za-z0-9]+$"
+    assert spec["properties"]["credentials"]["required"] == ["workloadIdentity"]
+    rules = [r["rule"] for r in spec["x-kubernetes-validations"]]
+    assert rules.count("!(has(self.credentialsSecretRef) && has(self.credentials))") == 1
+
+
+def test_the_credentials_rule_joins_a_kinds_own_rules_without_changing_them() -> None:
+    plugin = next(k for k in KINDS if k.kind == "ConnectorPlugin")
+    own = plugin.spec.model_config["json_schema_extra"]["x-kubernetes-validations"]  # type: ignore[index]
+    rules = _schema(plugin)["properties"]["spec"]["x-kubernetes-validations"]
+    assert rules[: len(own)] == own and len(rules) == len(own) + 1
+    assert all("credentials)" not in r["rule"] for r in own)  # the shared list was not appended to

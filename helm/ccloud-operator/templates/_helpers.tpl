@@ -78,8 +78,12 @@ ccloud-operator.validate says so); empty when none is.
 {{- if .Values.defaultCredentialsSecret }}{{ $ways = append $ways "defaultCredentialsSecret" }}{{ end }}
 {{- if .Values.credentials.existingSecret }}{{ $ways = append $ways "credentials.existingSecret" }}{{ end }}
 {{- if or .Values.credentials.apiKey .Values.credentials.apiSecret }}{{ $ways = append $ways "credentials.apiKey/apiSecret" }}{{ end }}
+{{- if .Values.defaultIdentityPool }}{{ $ways = append $ways "defaultIdentityPool" }}{{ end }}
 {{- if gt (len $ways) 1 }}
 {{- fail (printf "the default credentials are set in %d ways (%s): set only one" (len $ways) (join ", " $ways)) }}
+{{- end }}
+{{- if and .Values.defaultIdentityPool (not .Values.workloadIdentity.projectedToken) }}
+{{- fail "defaultIdentityPool needs the operator's ServiceAccount token: set workloadIdentity.projectedToken to true" }}
 {{- end }}
 {{- if and (or .Values.credentials.apiKey .Values.credentials.apiSecret) (not (and .Values.credentials.apiKey .Values.credentials.apiSecret)) }}
 {{- fail "credentials.apiKey and credentials.apiSecret go together: set both, or neither" }}

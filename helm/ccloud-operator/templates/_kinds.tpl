@@ -2,4 +2,4 @@
 {{/* The API group of the operator's kinds. */}}
 {{- define "ccloud-operator.group" -}}ccloud.operators.dev{{- end }}
 {{/* The plural of every kind the operator serves, as a JSON list: RBAC grants each. */}}
-{{- define "ccloud-operator.kindPlurals" -}}["serviceaccounts","apikeys","connectorplugins","customconnectors","rolebindings","ipgroups","ipfilters","invitations"]{{- end }}
+{{- define "ccloud-operator.kindPlurals" -}}["serviceaccounts","apikeys","connectorplugins","customconnectors","rolebindings","ipgroups","ipfilters","invitations","identityproviders","identitypools"]{{- end }}

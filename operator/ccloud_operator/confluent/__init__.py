@@ -1,6 +1,6 @@
 """Confluent Cloud HTTP client. Knows nothing about Kubernetes or kopf.
 
-One module per API group (`iam`, `rbac`, `ip_filtering`, `users`, `org`, `cmk`, `ccpm`,
+One module per API group (`iam`, `rbac`, `ip_filtering`, `identity`, `users`, `org`, `cmk`, `ccpm`,
 `custom_plugins`, `uploads`, `connectors`; `crn` builds the CRNs role bindings and IP filters name), over one transport (`transport`) that paces every request through the credential's
 `RateGovernor` (`governor`), retries by a pure `RetryPolicy` (`retry`) and raises the `errors` tree.
 """
@@ -44,6 +44,7 @@ from ccloud_operator.confluent.errors import (
 )
 from ccloud_operator.confluent.governor import GovernorState, RateGovernor
 from ccloud_operator.confluent.iam import CLOUD_RESOURCE, ApiKey, ApiKeys, ServiceAccount, ServiceAccounts
+from ccloud_operator.confluent.identity import IdentityPool, IdentityPools, IdentityProvider, IdentityProviders, JwksKey
 from ccloud_operator.confluent.ip_filtering import MANAGEMENT, MULTIPLE, IpFilter, IpFilters, IpGroup, IpGroups
 from ccloud_operator.confluent.org import Environment, Environments, Organization, Organizations
 from ccloud_operator.confluent.rbac import RoleBinding, RoleBindings
@@ -93,6 +94,10 @@ __all__ = [
     "Environments",
     "Forbidden",
     "GovernorState",
+    "IdentityPool",
+    "IdentityPools",
+    "IdentityProvider",
+    "IdentityProviders",
     "Invitation",
     "InvitationStatus",
     "Invitations",
@@ -100,6 +105,7 @@ __all__ = [
     "IpFilters",
     "IpGroup",
     "IpGroups",
+    "JwksKey",
     "NotFound",
     "Organization",
     "Organizations",

@@ -12,11 +12,12 @@ from ccloud_operator.confluent.connectors import Connectors
 from ccloud_operator.confluent.custom_plugins import CustomPlugins
 from ccloud_operator.confluent.governor import RateGovernor
 from ccloud_operator.confluent.iam import ApiKeys, ServiceAccounts
+from ccloud_operator.confluent.identity import IdentityPools, IdentityProviders
 from ccloud_operator.confluent.ip_filtering import IpFilters, IpGroups
 from ccloud_operator.confluent.org import Environments, Organizations
 from ccloud_operator.confluent.rbac import RoleBindings
 from ccloud_operator.confluent.retry import RetryPolicy
-from ccloud_operator.confluent.transport import DEFAULT_BASE_URL, ApiObserver, ApiTransport, Credentials
+from ccloud_operator.confluent.transport import DEFAULT_BASE_URL, ApiObserver, ApiTransport, Credential
 from ccloud_operator.confluent.uploads import Uploads
 from ccloud_operator.confluent.users import Invitations, Users
 
@@ -24,7 +25,7 @@ __all__ = ["ConfluentClient"]
 
 
 class ConfluentClient:
-    """An async Confluent Cloud client for one Cloud API key.
+    """An async Confluent Cloud client for one credential: a Cloud API key, or an identity pool's tokens.
 
     `transport` is the seam for tests (`httpx.ASGITransport(app=emulator.app)`); `governor=None`
     takes the process-wide governor of `credentials.key`, shared with every other client of that
@@ -34,7 +35,7 @@ class ConfluentClient:
 
     def __init__(
         self,
-        credentials: Credentials,
+        credentials: Credential,
         *,
         base_url: str = DEFAULT_BASE_URL,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -70,6 +71,8 @@ class ConfluentClient:
         self.role_bindings = RoleBindings(self._api, self.organizations)
         self.ip_groups = IpGroups(self._api)
         self.ip_filters = IpFilters(self._api)
+        self.identity_providers = IdentityProviders(self._api)
+        self.identity_pools = IdentityPools(self._api)
         self.users = Users(self._api)
         self.invitations = Invitations(self._api)
 

@@ -45,6 +45,7 @@ __all__ = [
     "FOREIGN",
     "ApiObserver",
     "ApiTransport",
+    "Credential",
     "Credentials",
     "Params",
     "operation",
@@ -104,6 +105,21 @@ def _is_word(index: int, part: str) -> bool:
 no_queries_in_httpx_logs()
 
 
+class Credential(Protocol):
+    """What a client authenticates with: a Cloud API key (`Credentials`) or an identity pool's
+    tokens (`sts.WorkloadIdentity`)."""
+
+    @property
+    def key(self) -> str:
+        """Who calls, for the rate governor, shared reads and messages: an API key's or a pool's ID."""
+
+    def auth(self) -> httpx.Auth:
+        """What signs each request to Confluent's API."""
+
+    def secrets(self) -> Iterable[str]:
+        """The values no error text may carry."""
+
+
 class Credentials(BaseModel):
     """A Confluent Cloud API key and its secret; repr and str show the key only."""
 
@@ -118,13 +134,16 @@ class Credentials(BaseModel):
     def auth(self) -> httpx.BasicAuth:
         return httpx.BasicAuth(self.key, self.secret.get_secret_value())
 
+    def secrets(self) -> Iterable[str]:
+        return (self.secret.get_secret_value(),)
+
 
 class ApiTransport:
     """Sends requests for one credential (see the module docstring)."""
 
     def __init__(
         self,
-        credentials: Credentials,
+        credentials: Credential,
         *,
         base_url: str,
         transport: httpx.AsyncBaseTransport | None,
@@ -141,7 +160,6 @@ class ApiTransport:
         self.retry = retry
         self.governor = governor
         self.page_size = page_size
-        self._own_secret = credentials.secret.get_secret_value()
         # Secrets met on the way (new API keys' secrets): the latest REMEMBERED, so memory stays flat.
         self._remembered: OrderedDict[str, None] = OrderedDict()
         self._http = httpx.AsyncClient(
@@ -173,7 +191,7 @@ class ApiTransport:
 
     @property
     def _secrets(self) -> set[str]:
-        return {self._own_secret, *self._remembered}
+        return {*self.credentials.secrets(), *self._remembered}
 
     async def request(
         self,

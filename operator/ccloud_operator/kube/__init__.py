@@ -161,6 +161,23 @@ class Kube:
         )
         return None if secret is None else _view(secret)
 
+    async def service_account_token(self, namespace: str, name: str, audience: str, seconds: int = 600) -> str:
+        """A new token for the ServiceAccount (TokenRequest), for `audience`; never logged."""
+        body = k8s.AuthenticationV1TokenRequest(
+            spec=k8s.V1TokenRequestSpec(audiences=[audience], expiration_seconds=max(seconds, 600))
+        )
+        answer = await self._call(
+            f"request a token for ServiceAccount {namespace}/{name}",
+            self._core.create_namespaced_service_account_token,
+            name,
+            namespace,
+            body,
+        )
+        token = answer.status.token if answer is not None and answer.status is not None else None
+        if not token:
+            raise KubeError(201, "NoToken", "the answer holds no token", f"request a token for {namespace}/{name}")
+        return str(token)
+
     async def write_secret(
         self, namespace: str, name: str, data: Mapping[str, str], owner: ObjectRef | None
     ) -> SecretView:

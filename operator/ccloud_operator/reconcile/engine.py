@@ -18,6 +18,7 @@ from typing import Any, Generic, Protocol
 from pydantic import ValidationError
 
 from ccloud_operator.confluent import ConfluentError, Credentials, Forbidden, NotFound, RateGovernor
+from ccloud_operator.confluent.transport import Credential
 from ccloud_operator.kube import KubeError, ObjectRef
 from ccloud_operator.reconcile.conditions import READY, conditions_for, merge_conditions, ready_of
 from ccloud_operator.reconcile.outcome import Outcome, Paused, Ready, Retry, Terminal, Waiting, classify
@@ -93,12 +94,14 @@ def references_of(
         parsed = kind.spec_model.model_validate(dict(spec))
     except ValidationError:
         return []
-    creds = credentials_reference(
-        namespace,
-        parsed.credentials_secret_ref.name if parsed.credentials_secret_ref else None,
-        ctx.settings.default_credentials_secret,
-        ctx.settings.default_credentials_namespaces,
-    )
+    creds = None
+    if parsed.credentials is None:  # workload identity: no Secret to watch or hold
+        creds = credentials_reference(
+            namespace,
+            parsed.credentials_secret_ref.name if parsed.credentials_secret_ref else None,
+            ctx.settings.default_credentials_secret,
+            ctx.settings.default_credentials_namespaces,
+        )
     return [*([creds] if creds else []), *kind.references(parsed, namespace, name)]
 
 
@@ -250,7 +253,7 @@ async def _delete(
 
 
 def _session(
-    ctx: Context, target: Target, spec: SpecT, status: StatusT, credentials: Credentials, attempt: int
+    ctx: Context, target: Target, spec: SpecT, status: StatusT, credentials: Credential, attempt: int
 ) -> Session[SpecT, StatusT]:
     """The session a kind works in, its writes patched against the status the object was read with."""
     return Session(
@@ -287,9 +290,21 @@ async def delete_confirmed(remove: Callable[[], Awaitable[None]], read: Callable
     return False
 
 
-async def _credentials(ctx: Context, target: Target, spec: CommonSpec) -> tuple[Credentials, str] | Waiting | Terminal:
-    """The Cloud API key to use, and where it came from; or why there is none."""
+async def _credentials(ctx: Context, target: Target, spec: CommonSpec) -> tuple[Credential, str] | Waiting | Terminal:
+    """The credential to use (a Cloud API key, or an identity pool's tokens), and where it came from;
+    or why there is none."""
     ns = target.ref.namespace
+    if (pool := _identity_pool(ctx, spec, ns)) is not None:
+        if isinstance(pool, Terminal):
+            return pool
+        if ctx.workload_identity_source is None:
+            return Terminal(
+                "WorkloadIdentityUnavailable",
+                f"Identity pool {pool} needs the operator's ServiceAccount token, and none is configured: set "
+                "CCLOUD_WORKLOAD_IDENTITY_TOKEN_FILE (the chart's workloadIdentity.projectedToken does) or "
+                "CCLOUD_WORKLOAD_IDENTITY_SERVICE_ACCOUNT.",
+            )
+        return ctx.identity(pool), f"identity pool {pool} (workload identity, {ctx.workload_identity_source})"
     ref = credentials_reference(
         ns,
         spec.credentials_secret_ref.name if spec.credentials_secret_ref else None,
@@ -297,7 +312,7 @@ async def _credentials(ctx: Context, target: Target, spec: CommonSpec) -> tuple[
         ctx.settings.default_credentials_namespaces,
     )
     if ref is None:
-        if ctx.settings.default_credentials_secret is None:
+        if ctx.settings.default_credentials_secret is None and ctx.settings.default_identity_pool is None:
             return Terminal(
                 "NoCredentials",
                 "spec.credentialsSecretRef is not set and the operator has no default credentials: "
@@ -326,6 +341,24 @@ async def _credentials(ctx: Context, target: Target, spec: CommonSpec) -> tuple[
         )
     credentials = Credentials(key=secret.data["apiKey"].strip(), secret=secret.data["apiSecret"].strip())
     return credentials, f"Secret {namespace}/{name} ({where})"
+
+
+def _identity_pool(ctx: Context, spec: CommonSpec, namespace: str) -> str | Terminal | None:
+    """The identity pool whose tokens the object uses: its own, or the operator's default; None for a Secret."""
+    default = ctx.settings.default_identity_pool
+    if spec.credentials is not None:
+        pool = spec.credentials.workload_identity.identity_pool_id or default
+        if pool is None:
+            return Terminal(
+                "NoIdentityPool",
+                "spec.credentials.workloadIdentity names no identityPoolId and the operator has no default pool "
+                "(CCLOUD_DEFAULT_IDENTITY_POOL): name the pool (pool-…).",
+            )
+        return pool
+    allowed = ctx.settings.default_credentials_namespaces
+    if spec.credentials_secret_ref is None and default and (not allowed or namespace in allowed):
+        return default
+    return None
 
 
 async def _report(

@@ -89,7 +89,7 @@ async def _create(s: Session[Any, Any], named: Named[R]) -> R | Outcome:
     await s.begin_create(name=named.key)
     try:
         made = await named.create()
-    except Conflict:
+    except Conflict as conflict:
         taken = await named.find()
         holder = s.holder(named.id_of(taken)) if taken is not None else None
         if earlier and taken is not None and holder is None:
@@ -102,6 +102,14 @@ async def _create(s: Session[Any, Any], named: Named[R]) -> R | Outcome:
                 "AlreadyExists",
                 f'A {named.what} "{named.key}"{where} already exists and is managed by {s.ref.kind} '
                 f"{holder.namespace}/{holder.name}: change {named.key_field}.",
+            )
+        if taken is None and not earlier:
+            # Nothing has our key, so the conflict is over another field (an identity provider's issuer):
+            # adopting by the key would find nothing, so say what Confluent said.
+            return Terminal(
+                "AlreadyExists",
+                f'Confluent Cloud refused {named.what} "{named.key}" as a conflict, though none has this '
+                f"{named.key_field}: {conflict}. Change the field it names.",
             )
         return Terminal(
             "AlreadyExists",

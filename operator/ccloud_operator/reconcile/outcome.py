@@ -27,6 +27,7 @@ from ccloud_operator.confluent import (
     Unauthorized,
     ValidationFailed,
 )
+from ccloud_operator.confluent.sts import TokenExchangeFailed
 
 __all__ = ["Outcome", "Paused", "Ready", "Retry", "Terminal", "Waiting", "classify"]
 
@@ -76,6 +77,17 @@ def classify(
     `credentials` names where the API key came from, for the message that asks to fix it."""
     message = str(error)
     match error:
+        case TokenExchangeFailed(transient=True):
+            return Retry("ConfluentUnavailable", message, min(cap, policy.delay(attempt, error)))
+        case TokenExchangeFailed():
+            # Fixed on the pool or the provider (its filter, issuer, keys), not here: retried, backing off.
+            return Retry(
+                "WorkloadIdentityRefused",
+                f"{message}. Check the identity pool's filter and its provider's issuer and JWKS.",
+                min(cap, max(policy.backoff(attempt + 3), 5.0)),
+            )
+        case Unauthorized() if credentials.startswith("identity pool"):
+            return Terminal("CredentialsInvalid", f"{message}. Confluent refused the access token of {credentials}.")
         case RateLimited():
             return Retry("RateLimited", message, min(cap, max(policy.delay(attempt, error), 1.0)))
         case ServerError() | TransportError():

@@ -10,18 +10,21 @@ apiserver has (nothing at steady state). Knows nothing of kopf.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 from pydantic import BaseModel
 
 from ccloud_operator.confluent import ConfluentClient, Credentials, RateGovernor, RetryPolicy
-from ccloud_operator.confluent.transport import ApiObserver
+from ccloud_operator.confluent.sts import WorkloadIdentity
+from ccloud_operator.confluent.transport import ApiObserver, Credential
 from ccloud_operator.kube import Kube, ObjectRef
 from ccloud_operator.reconcile.conditions import READY
 from ccloud_operator.reconcile.references import ObjectKey, ReferenceIndex, Role
@@ -119,10 +122,12 @@ class Context:
     monotonic: Callable[[], float] = time.monotonic
     observer: ApiObserver | None = None  # hears of every Confluent request (the metrics)
     _clients: dict[tuple[str, str], _Client] = field(default_factory=dict, repr=False)
+    _identities: dict[str, WorkloadIdentity] = field(default_factory=dict, repr=False)
 
-    def client(self, credentials: Credentials) -> ConfluentClient:
+    def client(self, credentials: Credential) -> ConfluentClient:
         """One client per credential, shared by every resource that uses it (and so one governor)."""
-        key = (credentials.key, credentials.secret.get_secret_value())
+        secret = credentials.secret.get_secret_value() if isinstance(credentials, Credentials) else ""
+        key = (credentials.key, secret)
         entry = self._clients.get(key)
         if entry is None:
             client = ConfluentClient(
@@ -135,6 +140,44 @@ class Context:
             entry = self._clients[key] = _Client(client, self.monotonic())
         entry.used = self.monotonic()
         return entry.client
+
+    def identity(self, pool: str) -> WorkloadIdentity:
+        """The workload identity of `pool`: one per pool, so one exchange serves every resource using it."""
+        found = self._identities.get(pool)
+        if found is None:
+            found = self._identities[pool] = WorkloadIdentity(
+                pool,
+                self._subject_token,
+                base_url=self.settings.api_url,
+                transport=self.transport,
+                lifetime=self.settings.workload_identity_token_seconds,
+                retry=self.retry,
+            )
+        return found
+
+    @property
+    def workload_identity_source(self) -> str | None:
+        """Where the tokens to exchange come from, or None when the operator has none configured."""
+        if self.settings.workload_identity_token_file:
+            return f"the token file {self.settings.workload_identity_token_file}"
+        if self.settings.workload_identity_service_account:
+            return f"TokenRequest for ServiceAccount {self.settings.workload_identity_service_account}"
+        return None
+
+    async def _subject_token(self) -> str:
+        """The operator's own Kubernetes identity: a projected token file, else a TokenRequest."""
+        settings = self.settings
+        if settings.workload_identity_token_file:
+            text = await asyncio.to_thread(Path(settings.workload_identity_token_file).read_text)
+            return text.strip()
+        if settings.workload_identity_service_account:
+            namespace, name = settings.workload_identity_service_account.split("/", 1)
+            return await self.kube.service_account_token(
+                namespace, name, settings.workload_identity_audience, settings.workload_identity_token_seconds
+            )
+        raise RuntimeError(
+            "no ServiceAccount token is configured (CCLOUD_WORKLOAD_IDENTITY_TOKEN_FILE or _SERVICE_ACCOUNT)"
+        )
 
     @property
     def clients(self) -> int:
@@ -156,6 +199,9 @@ class Context:
         for entry in self._clients.values():
             await entry.client.aclose()
         self._clients.clear()
+        for identity in self._identities.values():
+            await identity.aclose()
+        self._identities.clear()
 
     def timestamp(self) -> str:
         return self.now().strftime("%Y-%m-%dT%H:%M:%SZ")

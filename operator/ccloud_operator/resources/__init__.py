@@ -12,6 +12,7 @@ from ccloud_operator.resources.custom_connector import (
     CustomConnectorSpec,
     CustomConnectorStatus,
 )
+from ccloud_operator.resources.identity import IDENTITY_POOL, IDENTITY_PROVIDER
 from ccloud_operator.resources.kinds import Kind
 from ccloud_operator.resources.service_account import (
     SERVICE_ACCOUNT,
@@ -25,6 +26,8 @@ __all__ = [
     "CONNECTOR_PLUGIN",
     "CUSTOM_CONNECTOR",
     "GROUP",
+    "IDENTITY_POOL",
+    "IDENTITY_PROVIDER",
     "INVITATION",
     "IP_FILTER",
     "IP_GROUP",
@@ -52,4 +55,6 @@ KINDS: tuple[Kind, ...] = (
     IP_GROUP,
     IP_FILTER,
     INVITATION,
+    IDENTITY_PROVIDER,
+    IDENTITY_POOL,
 )

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 __all__ = [
     "API_VERSION",
     "GROUP",
+    "POOL_ID",
     "VERSION",
     "AdoptionPolicy",
     "CamelModel",
@@ -19,10 +22,12 @@ __all__ = [
     "CommonStatus",
     "Condition",
     "ConditionStatus",
+    "CredentialsSpec",
     "DeletionPolicy",
     "LocalObjectReference",
     "ManagementPolicy",
     "PendingCreate",
+    "WorkloadIdentityCredentials",
     "exactly_one",
     "immutable",
 ]
@@ -69,6 +74,32 @@ class LocalObjectReference(CamelModel):
     name: str = Field(min_length=1, max_length=253, description="Name of the object in this namespace.")
 
 
+POOL_ID = r"^pool-[A-Za-z0-9]+$"
+_ONE_CREDENTIAL = "give credentialsSecretRef (a Cloud API key) or credentials.workloadIdentity, not both"
+
+
+class WorkloadIdentityCredentials(CamelModel):
+    identity_pool_id: str | None = Field(
+        default=None,
+        pattern=POOL_ID,
+        max_length=64,
+        description=(
+            "The Confluent identity pool (pool-…) whose access the operator takes on for this resource, by "
+            "exchanging its Kubernetes ServiceAccount token. Omit it to use the operator's default pool "
+            "(CCLOUD_DEFAULT_IDENTITY_POOL)."
+        ),
+    )
+
+
+class CredentialsSpec(CamelModel):
+    workload_identity: WorkloadIdentityCredentials = Field(
+        description=(
+            "Authenticate with the operator's own Kubernetes identity: its ServiceAccount token is exchanged "
+            "at Confluent's Security Token Service for short-lived access tokens. No API key is stored."
+        ),
+    )
+
+
 class CommonSpec(CamelModel):
     """Fields every kind has: which credentials, what to do on delete, how much to manage."""
 
@@ -77,6 +108,13 @@ class CommonSpec(CamelModel):
         description=(
             "Secret in this namespace holding the Confluent Cloud API key (keys `apiKey` and `apiSecret`). "
             "Omit it to use the operator's default credentials, where the platform team allows them."
+        ),
+    )
+    credentials: CredentialsSpec | None = Field(
+        default=None,
+        description=(
+            "Credentials without a Secret: workloadIdentity. Give this or credentialsSecretRef, not both; "
+            "omit both for the operator's default (a Secret or an identity pool)."
         ),
     )
     deletion_policy: DeletionPolicy | None = Field(
@@ -93,6 +131,22 @@ class CommonSpec(CamelModel):
             "(found by adoptId or its natural key) and reports it in status."
         ),
     )
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> CommonSpec:
+        if self.credentials_secret_ref is not None and self.credentials is not None:
+            raise ValueError(_ONE_CREDENTIAL)
+        return self
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """Every kind's spec gets the one-credential rule, beside whatever rules the kind adds."""
+        schema = handler(core)
+        target: dict[str, Any] = handler.resolve_ref_schema(schema)
+        rule = {"rule": "!(has(self.credentialsSecretRef) && has(self.credentials))", "message": _ONE_CREDENTIAL}
+        rules = list(target.get("x-kubernetes-validations", []))  # a copy: kinds share rule lists
+        target["x-kubernetes-validations"] = rules if rule in rules else [*rules, rule]
+        return schema
 
 
 class ConditionStatus(StrEnum):

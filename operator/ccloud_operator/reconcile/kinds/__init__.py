@@ -11,6 +11,8 @@ from ccloud_operator.reconcile.engine import KindReconciler
 from ccloud_operator.reconcile.kinds.api_key import ApiKeyReconciler
 from ccloud_operator.reconcile.kinds.connector_plugin import ConnectorPluginReconciler
 from ccloud_operator.reconcile.kinds.custom_connector import CustomConnectorReconciler
+from ccloud_operator.reconcile.kinds.identity_pool import IdentityPoolReconciler
+from ccloud_operator.reconcile.kinds.identity_provider import IdentityProviderReconciler
 from ccloud_operator.reconcile.kinds.invitation import InvitationReconciler
 from ccloud_operator.reconcile.kinds.ip_filter import IpFilterReconciler
 from ccloud_operator.reconcile.kinds.ip_group import IpGroupReconciler
@@ -30,5 +32,7 @@ RECONCILERS: dict[str, KindReconciler[Any, Any]] = {
         IpGroupReconciler(),
         IpFilterReconciler(),
         InvitationReconciler(),
+        IdentityProviderReconciler(),
+        IdentityPoolReconciler(),
     )
 }
