@@ -202,6 +202,35 @@ async def test_an_unacceptable_subject_token_is_refused_with_the_reason(
     assert not emu.token_exchanges(pool, issued=True)
 
 
+class Heard:
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str]] = []
+
+    def requested(self, operation: str, status: str, seconds: float) -> None:
+        self.requests.append((operation, status))
+
+    def waited(self, seconds: float) -> None:
+        pass
+
+
+async def test_exchanges_are_heard_by_the_metrics_observer(
+    emu: Emulator, idp: FakeIdp, remember: Callable[[str], str]
+) -> None:
+    pool = await federate(emu)
+    emu.fail("POST", "/sts/v1/oauth2/token", status=503, count=1)
+    heard = Heard()
+    identity = WorkloadIdentity(
+        pool,
+        Tokens(idp, remember),
+        base_url=EMULATOR_URL,
+        transport=httpx.ASGITransport(app=emu.app),
+        retry=fast_retry(),
+        observer=heard,
+    )
+    await identity.token()
+    assert heard.requests == [("POST /sts/v1/oauth2/token", "503"), ("POST /sts/v1/oauth2/token", "200")]
+
+
 async def test_an_sts_outage_is_retried_and_then_transient(
     emu: Emulator, idp: FakeIdp, remember: Callable[[str], str], client_of: Any
 ) -> None:

@@ -38,6 +38,7 @@ from ccloud_operator.confluent.errors import (
     scrub,
 )
 from ccloud_operator.confluent.retry import RetryPolicy
+from ccloud_operator.confluent.transport import ApiObserver
 
 __all__ = ["AccessToken", "TokenExchangeFailed", "WorkloadIdentity"]
 
@@ -87,8 +88,10 @@ class WorkloadIdentity:
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        observer: ApiObserver | None = None,
     ) -> None:
         self.pool = pool
+        self.observer = observer
         self.lifetime = max(60, min(lifetime, MAX_LIFETIME))
         self.exchanges = 0  # how many exchanges were sent: the single flight's proof
         self._subject_token = subject_token
@@ -188,11 +191,13 @@ class WorkloadIdentity:
 
     async def _post(self, form: dict[str, str]) -> AccessToken | ConfluentError:
         secrets = {self._subject}
-        asked = self._clock()
+        asked, started = self._clock(), time.monotonic()
         try:
             response = await self._http.post(TOKEN_PATH, data=form)
         except httpx.TransportError as exc:
+            self._observe("error", started)
             return TransportError(f"POST {TOKEN_PATH}: {type(exc).__name__}: {scrub(str(exc), secrets)[:200]}")
+        self._observe(str(response.status_code), started)
         if not response.is_success:
             return _refusal(response, secrets)
         try:
@@ -205,6 +210,10 @@ class WorkloadIdentity:
             )
         log.info("identity pool %s: exchanged a token, valid for %.0fs", self.pool, lifetime)
         return AccessToken(value, asked + lifetime, asked + lifetime * REFRESH_FRACTION)
+
+    def _observe(self, status: str, started: float) -> None:
+        if self.observer is not None:
+            self.observer.requested(f"POST {TOKEN_PATH}", status, time.monotonic() - started)
 
 
 def _refusal(response: httpx.Response, secrets: set[str]) -> ConfluentError:

@@ -152,6 +152,7 @@ class Context:
                 transport=self.transport,
                 lifetime=self.settings.workload_identity_token_seconds,
                 retry=self.retry,
+                observer=self.observer,
             )
         return found
 
