@@ -163,13 +163,36 @@ def emulator(ctx: DemoContext) -> str:
     return f"Confluent Cloud emulator at {url} with {DEMO_ENVIRONMENT}/{DEMO_CLUSTER} (Cloud API key {emu.api_key})"
 
 
+DEMO_OPERATOR_SA = "ccloud-operator/ccloud-operator"
+OPERATOR_IDENTITY = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: ccloud-operator}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: ccloud-operator, namespace: ccloud-operator}
+"""
+# The ServiceAccount example moved onto workload identity: the pool's ID instead of the Secret.
+TO_WORKLOAD_IDENTITY = (
+    "kubectl patch serviceaccounts.ccloud.operators.dev orders -n team-a --type json -p "
+    """'[{"op":"remove","path":"/spec/credentialsSecretRef"},{"op":"add","path":"/spec/credentials","""
+    """"value":{"workloadIdentity":{"identityPoolId":"'"$(kubectl get ccpool ccloud-operator -n team-a """
+    """-o jsonpath='{.status.id}')"'"}}}]'"""
+)
+
+
 def operator(ctx: DemoContext) -> str:
     from ccloud_testenv.operator_process import OperatorProcess
 
     if ctx.emulator_url is None:
         raise Skipped("no emulator to talk to")
     log = ctx.cluster.logs_dir / "operator.log"
-    process = OperatorProcess(ctx.cluster.kubeconfig, log, {"CCLOUD_API_URL": ctx.emulator_url})
+    # Its own Kubernetes identity too, as in a pod: tokens of ServiceAccount ccloud-operator/ccloud-operator,
+    # which examples/50-identity-provider.yaml's pool admits (workload identity, no API key).
+    ctx.cluster.kubectl("apply", "-f", "-", input=OPERATOR_IDENTITY)
+    settings = {"CCLOUD_API_URL": ctx.emulator_url, "CCLOUD_WORKLOAD_IDENTITY_SERVICE_ACCOUNT": DEMO_OPERATOR_SA}
+    process = OperatorProcess(ctx.cluster.kubeconfig, log, settings)
     ctx.stack.enter_context(process)
     ctx.processes.append(Supervised("operator", process))
     health = f"127.0.0.1:{process.port}/healthz"
@@ -218,7 +241,15 @@ def ready(ctx: DemoContext) -> str:
         raise Skipped("nothing was applied")
     kinds = ",".join(
         f"{plural}.ccloud.operators.dev"
-        for plural in ("serviceaccounts", "rolebindings", "apikeys", "connectorplugins", "customconnectors")
+        for plural in (
+            "serviceaccounts",
+            "rolebindings",
+            "apikeys",
+            "connectorplugins",
+            "customconnectors",
+            "identityproviders",
+            "identitypools",
+        )
     )
     ctx.cluster.kubectl("wait", "--for=condition=Ready", kinds, "--all", "-A", "--timeout=120s", timeout=130)
     table = ctx.cluster.kubectl("get", "ccloud", "-A").stdout.rstrip()
@@ -228,6 +259,7 @@ def ready(ctx: DemoContext) -> str:
         "kubectl delete secret orders-kafka -n team-a   # then watch the key be replaced",
         "kubectl get customconnector orders-source -n team-a -o jsonpath='{.status.connectorState}'",
         'kubectl patch customconnector orders-source -n team-a --type merge -p \'{"spec":{"state":"PAUSED"}}\'',
+        f"{TO_WORKLOAD_IDENTITY}   # then: kubectl describe ccsa orders -n team-a",
         # The command only: the secret itself is never printed.
         "kubectl get secret ccloud-credentials -n team-a -o jsonpath='{.data.apiSecret}' | base64 -d"
         "   # the Cloud API secret (.data.apiKey: the key)",

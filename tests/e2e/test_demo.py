@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import re
 import signal
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,6 +229,43 @@ def test_the_demo_restarts_a_killed_operator_and_goes_on_reconciling(
     key = kubectl("get", "secret", "orders-kafka", "-n", "team-a", "-o", "jsonpath={.data.key}").stdout
     assert base64.b64decode(key).decode() != base64.b64decode(old_key).decode()
     kubectl("wait", "--for=condition=Ready", "apikeys.ccloud.operators.dev/orders-kafka", "-n", "team-a")
+
+    # Workload identity, by the demo's own hint: the ServiceAccount moves from the Secret to the pool,
+    # and the operator reaches Confluent with its Kubernetes ServiceAccount's token alone.
+    hint = next(
+        line.strip() for line in demo_run.output.splitlines() if line.strip().startswith(demo.TO_WORKLOAD_IDENTITY)
+    )
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(demo_run.work_dir / "admin.kubeconfig"),
+        "PATH": f"{find_binaries()}:{os.environ['PATH']}",
+    }
+    moved = subprocess.run(["bash", "-c", hint.split("   #")[0]], env=env, capture_output=True, text=True, timeout=60)
+    assert moved.returncode == 0, moved.stderr
+    pool = kubectl("get", "ccpool", "ccloud-operator", "-n", "team-a", "-o", "jsonpath={.status.id}").stdout
+    spec = kubectl(
+        "get", "ccsa", "orders", "-n", "team-a", "-o", "jsonpath={.spec.credentials.workloadIdentity.identityPoolId}"
+    )
+    assert spec.stdout == pool and pool.startswith("pool-")
+    kubectl(
+        "patch",
+        "ccsa",
+        "orders",
+        "-n",
+        "team-a",
+        "--type",
+        "merge",
+        "-p",
+        '{"spec":{"description":"by workload identity"}}',
+    )
+    emulator_url = re.search(r"curl -s (http://127\.0\.0\.1:\d+)/_emulator/info", demo_run.output).group(1)  # type: ignore[union-attr]
+
+    def exchanged() -> bool:
+        with urllib.request.urlopen(f"{emulator_url}/_emulator/token-exchanges?pool_id={pool}", timeout=5) as answer:
+            return any(e["issued"] for e in json.loads(answer.read()))
+
+    eventually(exchanged, timeout=30, what=f"a token exchanged for {pool}")
+    kubectl("wait", "--for=condition=Synced", "serviceaccounts.ccloud.operators.dev/orders", "-n", "team-a")
 
     # Ctrl-C: everything the demo started stops with it.
     left = children(demo_run.pid)
