@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from ccloud_emulator import Emulator
-from ccloud_operator.confluent import ConfluentClient, NotFound, RateGovernor
+from ccloud_operator.confluent import ConfluentClient, NotFound, RateGovernor, Unauthorized
 from ccloud_operator.confluent.sts import FAILURE_MEMORY, TokenExchangeFailed, WorkloadIdentity
 from ccloud_operator.reconcile.outcome import Retry, classify
 from ccloud_testenv.idp import ISSUER, JWKS_URI, FakeIdp
@@ -273,3 +273,12 @@ async def test_no_token_reaches_an_exception_or_a_log(
         await client.service_accounts.get("sa-nope")
     assert access not in str(missing.value)
     assert not [line for line in log_trap.lines if access in line or "Bearer " in line]
+
+
+def test_a_refused_access_token_asks_to_check_the_pool_not_an_api_key() -> None:
+    refused = Unauthorized(401, "user_unauthenticated", "Invalid token", method="GET", path="/iam/v2/service-accounts")
+    by_key = classify(refused, 1, fast_retry(), cap=300, credentials="Secret team-a/creds")
+    by_pool = classify(refused, 1, fast_retry(), cap=300, credentials="identity pool pool-ab1", workload_identity=True)
+    assert by_key.reason == by_pool.reason == "CredentialsInvalid"
+    assert "apiKey and apiSecret" in by_key.message and "apiKey" not in by_pool.message
+    assert "access token of identity pool pool-ab1" in by_pool.message

@@ -18,6 +18,7 @@ from typing import Any, Generic, Protocol
 from pydantic import ValidationError
 
 from ccloud_operator.confluent import ConfluentError, Credentials, Forbidden, NotFound, RateGovernor
+from ccloud_operator.confluent.sts import WorkloadIdentity
 from ccloud_operator.confluent.transport import Credential
 from ccloud_operator.kube import KubeError, ObjectRef
 from ccloud_operator.reconcile.conditions import READY, conditions_for, merge_conditions, ready_of
@@ -131,7 +132,9 @@ async def reconcile(ctx: Context, kind: KindReconciler[SpecT, StatusT], target: 
     try:
         outcome = await _watching_the_governor(session, previous, kind.sync(session))
     except ConfluentError as exc:
-        outcome = classify(exc, attempt, ctx.retry, ctx.settings.retry_cap_seconds, source)
+        outcome = classify(
+            exc, attempt, ctx.retry, ctx.settings.retry_cap_seconds, source, workload_identity=_by_pool(credentials)
+        )
     except KubeError as exc:
         outcome = Retry("KubernetesError", str(exc), backoff(ctx, attempt))
     await _report(ctx, target, session.status, previous, outcome, session.extra_conditions, session.baseline)
@@ -249,7 +252,9 @@ async def _delete(
     try:
         return await kind.delete(session)
     except ConfluentError as exc:
-        return classify(exc, attempt, ctx.retry, ctx.settings.retry_cap_seconds, source)
+        return classify(
+            exc, attempt, ctx.retry, ctx.settings.retry_cap_seconds, source, workload_identity=_by_pool(credentials)
+        )
 
 
 def _session(
@@ -341,6 +346,10 @@ async def _credentials(ctx: Context, target: Target, spec: CommonSpec) -> tuple[
         )
     credentials = Credentials(key=secret.data["apiKey"].strip(), secret=secret.data["apiSecret"].strip())
     return credentials, f"Secret {namespace}/{name} ({where})"
+
+
+def _by_pool(credential: Credential) -> bool:
+    return isinstance(credential, WorkloadIdentity)
 
 
 def _identity_pool(ctx: Context, spec: CommonSpec, namespace: str) -> str | Terminal | None:

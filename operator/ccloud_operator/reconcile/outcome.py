@@ -71,10 +71,17 @@ Outcome = Ready | Waiting | Retry | Terminal | Paused
 
 
 def classify(
-    error: ConfluentError, attempt: int, policy: RetryPolicy, cap: float, credentials: str = "the credentials Secret"
+    error: ConfluentError,
+    attempt: int,
+    policy: RetryPolicy,
+    cap: float,
+    credentials: str = "the credentials Secret",
+    *,
+    workload_identity: bool = False,
 ) -> Retry | Terminal:
     """Turn a Confluent error into an outcome. `attempt` counts this object's failures in a row, from 1;
-    `credentials` names where the API key came from, for the message that asks to fix it."""
+    `credentials` names where the credential came from, for the message that asks to fix it, and
+    `workload_identity` says it is an identity pool's tokens rather than an API key."""
     message = str(error)
     match error:
         case TokenExchangeFailed(transient=True):
@@ -86,7 +93,7 @@ def classify(
                 f"{message}. Check the identity pool's filter and its provider's issuer and JWKS.",
                 min(cap, max(policy.backoff(attempt + 3), 5.0)),
             )
-        case Unauthorized() if credentials.startswith("identity pool"):
+        case Unauthorized() if workload_identity:
             return Terminal("CredentialsInvalid", f"{message}. Confluent refused the access token of {credentials}.")
         case RateLimited():
             return Retry("RateLimited", message, min(cap, max(policy.delay(attempt, error), 1.0)))
