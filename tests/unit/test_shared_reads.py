@@ -88,3 +88,22 @@ async def test_expired_entries_are_dropped_so_memory_follows_what_is_in_use() ->
     assert len(reads) == 1
     reads.forget_credential("KEY")
     assert len(reads) == 0
+
+
+async def test_a_caller_wanting_a_newer_read_shares_only_loads_begun_since() -> None:
+    now = [0.0]
+    reads, load = SharedReads(ttl=30, clock=lambda: now[0]), Loader()
+    assert await reads.get("KEY", "scope", load) == "value 1"  # begun at 0
+    now[0] = 5.0
+    assert await reads.get("KEY", "scope", load) == "value 1"  # no demand: the cached one
+    assert await reads.get("KEY", "scope", load, newer_than=0.0) == "value 1"  # begun at 0: fresh enough
+    # Three reconciles that began at 1, 2 and 5, while a load begun at 5 is in flight: all share it.
+    load.release.clear()
+    first = asyncio.create_task(reads.get("KEY", "scope", load, newer_than=5.0))
+    await asyncio.sleep(0.01)
+    others = [asyncio.create_task(reads.get("KEY", "scope", load, newer_than=t)) for t in (1.0, 2.0, 5.0)]
+    await asyncio.sleep(0.01)
+    load.release.set()
+    assert set(await asyncio.gather(first, *others)) == {"value 2"} and load.calls == 2
+    now[0] = 6.0
+    assert await reads.get("KEY", "scope", load, newer_than=6.0) == "value 3"  # begun before 6: not fresh

@@ -229,6 +229,11 @@ class Session(Generic[SpecT, StatusT]):
     baseline: dict[str, Any] = field(default_factory=dict)
     # This object's failures in a row, from 1: for a kind that schedules its own backoff.
     attempt: int = 1
+    # When this reconcile began, on the shared reads' clock: a fresh read is one that started since.
+    began: float = field(default=0.0)
+
+    def __post_init__(self) -> None:
+        self.began = self.began or self.ctx.shared.now()
 
     @property
     def ref(self) -> ObjectRef:
@@ -289,9 +294,12 @@ class Session(Generic[SpecT, StatusT]):
         others = self.ctx.ids.holders(plural, confluent_id) - {self.target.key}
         return min(others) if others else None
 
-    async def shared_read(self, scope: Hashable, load: Callable[[], Awaitable[Any]]) -> Any:
-        """A read many objects need, made once per credential and scope for a short while."""
-        return await self.ctx.shared.get(self.client.credentials.key, scope, load)
+    async def shared_read(
+        self, scope: Hashable, load: Callable[[], Awaitable[Any]], *, newer_than: float | None = None
+    ) -> Any:
+        """A read many objects need, made once per credential and scope for a short while; with
+        `newer_than` (`self.began`, say), only one that started at that moment or later."""
+        return await self.ctx.shared.get(self.client.credentials.key, scope, load, newer_than)
 
     async def event(self, type_: str, reason: str, message: str) -> None:
         """An Event on the object, and the same in the log: deletions, replacements, recreations."""

@@ -3,7 +3,8 @@
 The expanded connector list of a cluster, or a cluster read for an API key's templates, is the same
 for every object that asks within a few seconds: the first caller loads it, the others await that
 load, and everyone within `ttl` gets the same answer. A write to the scope (`invalidate`) makes the
-next caller load afresh. A failed load is not cached. Entries past their time are dropped as new
+next caller load afresh; a caller that needs a read no older than a moment (`newer_than`, say when its
+own reconcile began) shares any load that started after it, in flight or done. A failed load is not cached. Entries past their time are dropped as new
 ones are made, so memory follows what is in use.
 """
 
@@ -24,6 +25,7 @@ T = TypeVar("T")
 class _Entry:
     future: asyncio.Future[Any]
     expires: float
+    started: float
 
 
 class SharedReads:
@@ -36,11 +38,20 @@ class SharedReads:
     def __len__(self) -> int:
         return len(self._entries)
 
-    async def get(self, credential: str, scope: Hashable, load: Callable[[], Awaitable[T]]) -> T:
-        """The value of `scope` for `credential`: shared with concurrent callers, cached for `ttl`."""
+    def now(self) -> float:
+        """The clock `newer_than` is measured on."""
+        return self._clock()
+
+    async def get(
+        self, credential: str, scope: Hashable, load: Callable[[], Awaitable[T]], newer_than: float | None = None
+    ) -> T:
+        """The value of `scope` for `credential`: shared with concurrent callers, cached for `ttl`; with
+        `newer_than`, only from a load that started at that moment or later."""
         key = (credential, scope)
-        while (entry := self._entries.get(key)) is not None and (
-            not entry.future.done() or entry.expires > self._clock()
+        while (
+            (entry := self._entries.get(key)) is not None
+            and (not entry.future.done() or entry.expires > self._clock())
+            and (newer_than is None or entry.started >= newer_than)
         ):
             try:
                 result: T = await asyncio.shield(entry.future)
@@ -52,7 +63,7 @@ class SharedReads:
                 raise
         self._sweep(self._clock())
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._entries[key] = _Entry(future, float("inf"))
+        self._entries[key] = _Entry(future, float("inf"), self._clock())
         self.loads += 1
         try:
             value = await load()

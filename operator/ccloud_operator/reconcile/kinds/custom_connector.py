@@ -99,8 +99,9 @@ class CustomConnectorReconciler(BaseReconciler[CustomConnectorSpec, CustomConnec
         inputs, versions = resolved
         want = build_config(s.spec, name, inputs)
 
-        remote = await _find(s, name, fresh=_unsettled(s))
-        if remote is None and (s.status.id is not None or s.status.pending_create is not None):
+        fresh = _unsettled(s)
+        remote = await _find(s, name, fresh=fresh)
+        if remote is None and not fresh and (s.status.id is not None or s.status.pending_create is not None):
             remote = await _find(s, name, fresh=True)  # never act on a stale list: it may just lag
         held = remote.connector_id if remote is not None and remote.connector_id != s.status.id else None
         if held and (holder := s.holder(held)) is not None:
@@ -130,13 +131,13 @@ class CustomConnectorReconciler(BaseReconciler[CustomConnectorSpec, CustomConnec
             made = await _create(s, name, want, versions)
             if made is not None:
                 return made
-            remote = await _find(s, name, fresh=True)
-            if remote is None or not remote.connector_id:
-                return Waiting(
-                    "Creating",
-                    f"Created connector {name}; its ID is not in the cluster's connector list yet.",
-                    after=s.ctx.settings.wait_seconds,
-                )
+            # Its ID comes with the next reconcile's list, begun after this create and shared with the
+            # connectors created meanwhile: thirty created together cost a few lists, not thirty.
+            return Waiting(
+                "Creating",
+                f"Created connector {name}; its ID comes with the cluster's next connector list.",
+                after=s.ctx.settings.wait_seconds,
+            )
         elif s.status.id is None and s.status.pending_create is None:
             if s.spec.adoption_policy == AdoptionPolicy.CREATE_ONLY and not observe_only:
                 return Terminal(
@@ -393,12 +394,23 @@ def _unsettled(s: ConnectorSession) -> bool:
 
 
 async def _find(s: ConnectorSession, name: str, *, fresh: bool) -> ConnectorExpansion | None:
-    """The connector from its cluster's expanded list: one read per cluster shared by all its connectors."""
+    """The connector from its cluster's expanded list: one read per cluster shared by all its connectors.
+
+    `fresh`: a list begun at most one wait (`CCLOUD_WAIT_SECONDS`) before this reconcile began (when the
+    reconcile that scheduled it ended) and after our own create, if one is pending: shared with every
+    connector reconciled meanwhile, so thirty created together cost a few lists, not thirty.
+    """
     env, cluster = s.spec.environment, s.spec.kafka_cluster
+    newer_than = None
     if fresh:
-        s.ctx.shared.invalidate(s.client.credentials.key, _scope(s))
+        newer_than = s.began - s.ctx.settings.wait_seconds
+        if (pending := s.status.pending_create) is not None:
+            since = dt.datetime.fromisoformat(pending.since.replace("Z", "+00:00"))
+            # `since` has whole seconds: a second later is surely after the create was sent.
+            sent = s.ctx.shared.now() - (s.ctx.now() - since).total_seconds() + 1.0
+            newer_than = max(newer_than, sent)
     listing: dict[str, ConnectorExpansion] = await s.shared_read(
-        _scope(s), lambda: s.client.connectors.list(env, cluster)
+        _scope(s), lambda: s.client.connectors.list(env, cluster), newer_than=newer_than
     )
     return listing.get(name)
 
@@ -425,7 +437,7 @@ async def _create(s: ConnectorSession, name: str, want: dict[str, str], versions
     s.status.last_applied_time = s.ctx.timestamp()
     s.status.id = None
     await s.accepted()
-    s.ctx.shared.invalidate(s.client.credentials.key, _scope(s))
+    # No invalidation: until it is found, this connector reads only lists begun after its reconcile.
     if recreated is not None:
         await s.event(
             "Normal", "Recreated", f"Connector {name} ({recreated}) was deleted outside Kubernetes: created it again."
