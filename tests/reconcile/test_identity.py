@@ -357,3 +357,11 @@ async def test_a_provider_that_conflicts_says_whether_to_adopt_or_what_to_change
     assert "though none has this spec.displayName: HTTP 409" in outcome.message
     assert ISSUER in outcome.message and "AdoptOrCreate" not in outcome.message
     assert "pendingCreate" not in await status(h, IDENTITY_PROVIDER, "same-issuer")
+
+
+async def test_a_pool_whose_provider_never_existed_is_deleted_at_once(h: Harness, emulator: Emulator) -> None:
+    h.create(IDENTITY_POOL, "orphan", pool_spec({"id": "op-nothere"}))
+    assert not isinstance(await h.reconcile(POOL, "orphan"), Ready)  # the provider answers 404
+    obj = await h.object(IDENTITY_POOL, "orphan")
+    outcome = await engine.delete(h.ctx, POOL, h.target(obj, IDENTITY_POOL))
+    assert isinstance(outcome, Ready) and outcome.reason == "Deleted" and "op-nothere" in outcome.message

@@ -20,6 +20,7 @@ from typing import Any, TypeVar, cast
 
 import kubernetes.client as k8s
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError as UnreachableError
 
 from ccloud_operator.redact import scrub
 
@@ -152,7 +153,9 @@ class Kube:
             if missing_ok and exc.status == 404:
                 return None
             raise KubeError.of(exc, action) from None
-        except OSError as exc:  # the apiserver is unreachable (restarting, say)
+        # The apiserver is unreachable (restarting, say): the client raises urllib3's MaxRetryError or
+        # ProtocolError then, which are no OSError.
+        except (OSError, UnreachableError) as exc:
             raise KubeError.of(exc, action) from None
 
     async def read_secret(self, namespace: str, name: str) -> SecretView | None:
@@ -205,7 +208,7 @@ class Kube:
             replaced = await self._call(action, self._core.replace_namespaced_secret, name, namespace, body)
             assert replaced is not None  # _call returns None only with missing_ok
             written = replaced
-        except OSError as exc:
+        except (OSError, UnreachableError) as exc:
             raise KubeError.of(exc, action) from None
         view = _view(written)
         self._written[(namespace, name)] = (view.resource_version, True)
@@ -383,7 +386,7 @@ class Kube:
         )
         try:
             await asyncio.to_thread(self._core.create_namespaced_event, ref.namespace, event)
-        except (ApiException, OSError):
+        except (ApiException, OSError, UnreachableError):
             pass  # an Event is a courtesy: losing one must not fail a reconcile
 
 

@@ -138,6 +138,7 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
         name = s.spec.display_name or s.ref.name
         observe_only = s.spec.management_policy == ManagementPolicy.OBSERVE_ONLY
         observed = ""  # what ObserveOnly saw differ, for the Ready message
+        made_now = False
         remote = await self._observe(s, name)
         if remote is not None and remote.id != s.status.id and (holder := s.holder(remote.id)) is not None:
             return Terminal(
@@ -156,9 +157,10 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
                     synced=False,
                 )
             created = await self._create(s, name)
-            if not isinstance(created, Plugin | CustomConnectorPlugin):
+            if not isinstance(created, tuple):
                 return created
-            remote = created
+            # made_now: by this very call, not found after a 409, so it has no versions to list yet.
+            remote, made_now = created
         else:
             s.status.pending_create = None
             if (patch := update_request(s.spec, s.ref.name, remote)) is not None:
@@ -172,7 +174,7 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
         s.status.resource_name = remote.metadata.resource_name if remote.metadata else None
         if s.spec.legacy is not None:
             return Ready("Observed", observed) if observe_only else Ready("Ready")
-        verdict = await self._sync_versions(s, remote.id, observe_only)
+        verdict = await self._sync_versions(s, remote.id, observe_only, known=[] if made_now else None)
         if observed and isinstance(verdict, Ready):
             return Ready(verdict.reason, observed, verdict.recheck)
         return verdict
@@ -201,14 +203,15 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
             return await s.client.custom_plugins.get(plugin_id)
         return await s.client.plugins.get(plugin_id, str(s.spec.environment))
 
-    async def _create(self, s: PluginSession, name: str) -> Plugin | CustomConnectorPlugin | Outcome:
+    async def _create(self, s: PluginSession, name: str) -> tuple[Plugin | CustomConnectorPlugin, bool] | Outcome:
+        """The plugin and whether this call made it (False: an earlier lost create's, found after a 409)."""
         earlier = s.status.pending_create is not None
         await s.begin_create(name=name)
         try:
             if s.spec.legacy is not None:
                 legacy = await self._create_legacy(s, s.spec.legacy, name)
                 await s.created(legacy.id)
-                return legacy
+                return legacy, True
             plugin = await s.client.plugins.create(
                 name, s.spec.cloud, str(s.spec.environment), description=s.spec.description
             )
@@ -216,7 +219,7 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
             found = await self._observe_by_name(s, name)
             if earlier and found is not None and s.holder(found.id) is None:
                 await s.created(found.id)  # our earlier create made it; the list had not shown it yet
-                return found
+                return found, False
             s.status.pending_create = None
             holder = s.holder(found.id) if found else None
             if holder is not None:
@@ -231,7 +234,7 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
                 "set spec.adoptionPolicy: AdoptOrCreate to adopt it, or choose another spec.displayName.",
             )
         await s.created(plugin.id)
-        return plugin
+        return plugin, True
 
     async def _observe_by_name(self, s: PluginSession, name: str) -> Plugin | CustomConnectorPlugin | None:
         if s.spec.legacy is not None:
@@ -269,9 +272,14 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
 
     # -- versions --------------------------------------------------------------------------------
 
-    async def _sync_versions(self, s: PluginSession, plugin_id: str, observe_only: bool) -> Outcome:
+    async def _sync_versions(
+        self, s: PluginSession, plugin_id: str, observe_only: bool, known: list[PluginVersion] | None = None
+    ) -> Outcome:
+        """`known`: the plugin's versions when the caller knows them (none, for a plugin it just made)."""
         environment = str(s.spec.environment)
-        remote = {v.spec.version: v for v in await s.client.plugin_versions.list(plugin_id, environment)}
+        if known is None:
+            known = await s.client.plugin_versions.list(plugin_id, environment)
+        remote = {v.spec.version: v for v in known}
         recorded = {v.version: v for v in s.status.versions}
         entries: list[VersionStatus] = []
         problems: list[str] = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from ccloud_operator.confluent import NotFound
 from ccloud_operator.confluent.identity import ENABLED, IdentityPool
 from ccloud_operator.reconcile.engine import BaseReconciler
 from ccloud_operator.reconcile.named import Named, converge, delete_named
@@ -127,7 +128,11 @@ class IdentityPoolReconciler(BaseReconciler[IdentityPoolSpec, IdentityPoolStatus
         provider = s.status.identity_provider_id or s.spec.identity_provider.id
         if provider is None:
             return Ready("Deleted", "No identity provider was ever resolved, so no pool was created.")
-        return await delete_named(s, _named(s, provider))
+        try:
+            return await delete_named(s, _named(s, provider))
+        except NotFound:
+            # Its provider's pools answer 404: the provider is gone (or never was), and a pool cannot outlive it.
+            return Ready("Deleted", f"Identity provider {provider} does not exist, so neither does this pool.")
 
 
 async def _provider_id(s: PoolSession) -> str | Waiting:
