@@ -592,3 +592,11 @@ def rig(control_plane: ControlPlane, crds: None, tmp_path: Path, request: pytest
                     with contextlib.suppress(RuntimeError):
                         process.restart("the test ended with the operator down: it cleans up")
             _strip_finalizers(kube)
+            namespace = kube.namespace
+    # The operator is gone now: whatever it could not release (a known defect's leftovers) must not
+    # stay behind for the next test's operator, which watches every namespace, to pick up.
+    api = kubernetes.config.new_client_from_config(config_file=str(control_plane.kubeconfig))
+    try:
+        _strip_finalizers(Kube(api, namespace))
+    finally:
+        api.close()

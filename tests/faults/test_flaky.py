@@ -17,7 +17,7 @@ from ccloud_testenv import workload
 
 from .conftest import Rig
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.faults]
 
 PER_KIND = 20
 FIVE_XX = (500, 502, 503, 504)

@@ -34,7 +34,7 @@ from ccloud_testenv import workload
 
 from .conftest import GROUP, VERSION, Rig, ready_condition
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.faults]
 
 EXAMPLES_PER_KIND = 30
 SCHEMAS = {

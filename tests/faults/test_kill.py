@@ -20,7 +20,7 @@ from ccloud_testenv import workload
 
 from .conftest import CREATES, DELETES, Rig
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.faults]
 
 PER_KIND = 100
 KILLS = 5
