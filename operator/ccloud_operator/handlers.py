@@ -22,6 +22,7 @@ from typing import Any, cast
 
 import kopf
 import kubernetes
+from urllib3.exceptions import HTTPError as UnreachableError
 
 from ccloud_operator.kube import Kube
 from ccloud_operator.metrics import Endpoints, Metrics, Site
@@ -175,7 +176,7 @@ async def _follow_peering(peering: Peering, controller: Controller, interval: fl
                         custom.get_cluster_custom_object, "kopf.dev", "v1", "clusterkopfpeerings", peering.name
                     )
                 ]
-        except (kubernetes.client.exceptions.ApiException, OSError) as exc:
+        except (kubernetes.client.exceptions.ApiException, UnreachableError, OSError) as exc:
             log.debug("cannot read the peering object %s: %s", peering.name, getattr(exc, "status", exc))
         else:
             rivals = [ident for body in bodies for ident in _rivals(cast(Mapping[str, Any], body), peering)]

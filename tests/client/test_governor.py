@@ -7,12 +7,14 @@ how long the governor held a request back, however busy the machine is.
 from __future__ import annotations
 
 import asyncio
+import random
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING
 
 import pytest
 
 from ccloud_operator.confluent import RateGovernor
-from ccloud_operator.confluent.governor import Ticket
+from ccloud_operator.confluent.governor import OUTAGE_AFTER, OUTAGE_FIRST_WAIT, Ticket
 
 if TYPE_CHECKING:
     from tests.client.conftest import Clock
@@ -201,3 +203,181 @@ def test_one_governor_per_credential_for_the_whole_process() -> None:
 def test_a_governor_lets_at_least_one_request_out(concurrency: int) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         RateGovernor(max_concurrency=concurrency)
+
+
+# -- the outage brake ---------------------------------------------------------------------------
+
+Answer = tuple[int | None, dict[str, str]]  # what the server said: a status (None: no answer), headers
+Sent = list[tuple[float, int | None]]  # when each request left, and its status
+
+
+async def keep_sending(governor: RateGovernor, clock: Clock, answer: Callable[[], Answer], sent: Sent) -> None:
+    """One caller, sending as the transport does (a 0.05 s round trip, 0.1 s before a retry) until an
+    answer that is not a 5xx; notes each request in `sent`."""
+    while True:
+        ticket = await governor.acquire()
+        left, mine = clock(), len(sent)
+        sent.append((left, None))
+        try:
+            await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            governor.release(ticket)
+            raise
+        status, headers = answer()
+        sent[mine] = (left, status)
+        if status is None:
+            governor.release(ticket, unanswered=True)
+        else:
+            governor.release(ticket, status, headers)
+            if status < 500:
+                return
+        await asyncio.sleep(0.1)
+
+
+async def run_for(seconds: float, callers: list[Coroutine[None, None, None]]) -> None:
+    tasks = [asyncio.create_task(c) for c in callers]
+    _, pending = await asyncio.wait(tasks, timeout=seconds)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
+def down() -> Answer:
+    return 503, {}
+
+
+def no_rand() -> float:
+    return 0.0
+
+
+async def test_a_dead_server_hears_one_probe_at_a_time_at_doubling_waits(clock: Clock) -> None:
+    governor = RateGovernor(clock=clock, rand=no_rand)
+    sent: Sent = []
+    await run_for(60.0, [keep_sending(governor, clock, down, sent) for _ in range(40)])
+    state = governor.snapshot()
+    assert state.unavailable and state.failing == len(sent)
+    times = [t for t, _ in sent]
+    # Before the brake: the first request alone, then 8 at a time as answers come; the sixth 503
+    # (at 0.1 s) engages it, and from then on each probe waits for the one before to be answered
+    # (0.05 s) and then 0.5, 1, 2 ... up to 8 s.
+    opening = [t for t in times if t <= 0.1]
+    probes = times[len(opening) :]
+    assert len(opening) < OUTAGE_AFTER + governor.max_concurrency
+    gaps = [round(later - earlier, 2) for earlier, later in zip([0.1, *probes], probes, strict=False)]
+    assert gaps == [0.5, 1.05, 2.05, 4.05, 8.05, 8.05, 8.05, 8.05, 8.05, 8.05]
+    assert len(sent) == 23, "40 callers retrying every 0.1 s would have sent thousands"
+
+
+async def test_everyone_waiting_goes_once_a_probe_is_answered(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    governor = RateGovernor(clock=clock, rand=no_rand, name="KEYOUTAGE0000001")
+
+    def back_at_20s() -> Answer:
+        return (200, {}) if clock() >= 20.0 else (503, {})
+
+    sent: Sent = []
+    with caplog.at_level("INFO", logger="ccloud_operator.confluent"):
+        await run_for(60.0, [keep_sending(governor, clock, back_at_20s, sent) for _ in range(40)])
+    successes = [t for t, status in sent if status == 200]
+    assert len(successes) == 40
+    # The probe at 15.8 s still failed; the one at 23.85 s found the server back, and everyone else
+    # followed, max_concurrency at a time, one round trip after another.
+    assert min(successes) == pytest.approx(23.85)
+    assert max(successes) - min(successes) <= 0.05 * (40 / governor.max_concurrency + 1)
+    state = governor.snapshot()
+    assert not state.unavailable and state.failing == 0 and state.unavailable_since is None
+    brake = [(r.levelname, r.getMessage()) for r in caplog.records if "Confluent" in r.getMessage()]
+    assert [level for level, _ in brake] == ["WARNING", "INFO"]
+    assert "looks down for credential KEYOUTAGE0000001" in brake[0][1]
+    assert "answers credential KEYOUTAGE0000001 again after 24s" in brake[1][1]
+
+
+async def test_thirty_percent_of_random_5xx_hardly_ever_brake(clock: Clock) -> None:
+    rng = random.Random(12)
+    governor = RateGovernor(clock=clock, rand=rng.random)
+
+    def flaky() -> Answer:
+        return (503, {}) if rng.random() < 0.3 else (200, {})
+
+    async def caller(sent: Sent) -> None:
+        for _ in range(50):
+            await keep_sending(governor, clock, flaky, sent)
+
+    sent: Sent = []
+    started = clock()
+    await run_for(600.0, [caller(sent) for _ in range(16)])
+    elapsed = clock() - started
+    successes = sum(status == 200 for _, status in sent)
+    assert successes == 16 * 50
+    assert len(sent) / successes < 1.5  # 1 / 0.7 = 1.43: the failures themselves, nothing more
+    # 800 successes, 8 at a time, 0.05 s a round trip and 0.1 s after a failure: about 7 s unbraked.
+    assert elapsed < 9.0
+
+
+@pytest.mark.parametrize(
+    ("answers", "engaged"),
+    [
+        ([(503, {})] * 6, True),
+        ([(500, {}), (502, {}), (503, {}), (504, {}), (500, {}), (502, {})], True),
+        ([(None, {})] * 6, True),
+        ([(503, {})] * 5, False),
+        ([(503, {})] * 5 + [(404, {})] + [(503, {})] * 5, False),
+        ([(501, {})] * 10, False),
+        ([(503, {})] * 6 + [(429, {"Retry-After": "1"})], False),
+    ],
+    ids=[
+        "six 503s in a row are an outage",
+        "any mix of 500, 502, 503, 504 is",
+        "six requests without an answer are",
+        "five are not",
+        "an answer in between starts the count again, a 404 too",
+        "501 is about the request, not the server",
+        "a 429 is an answer: the server is there",
+    ],
+)
+async def test_what_counts_as_an_outage(answers: list[Answer], engaged: bool) -> None:
+    governor = RateGovernor()
+    for status, headers in answers:
+        ticket = await governor.acquire()
+        if status is None:
+            governor.release(ticket, unanswered=True)
+        else:
+            governor.release(ticket, status, headers)
+    assert governor.snapshot().unavailable is engaged
+
+
+async def test_a_request_given_up_on_says_nothing_of_the_server() -> None:
+    governor = RateGovernor()
+    for _ in range(10):
+        governor.release(await governor.acquire())  # cancelled, say: no answer was waited for
+    assert governor.snapshot().failing == 0
+
+
+async def test_a_probe_waits_at_least_as_long_as_a_503s_retry_after(clock: Clock) -> None:
+    governor = RateGovernor(clock=clock, rand=no_rand)
+    for _ in range(OUTAGE_AFTER):
+        governor.release(await governor.acquire(), 503)
+    started = clock()
+    probe = await governor.acquire()
+    assert clock() - started == pytest.approx(OUTAGE_FIRST_WAIT)
+    governor.release(probe, 503, {"Retry-After": "5"})
+    started = clock()
+    governor.release(await governor.acquire(), 200)
+    assert clock() - started == pytest.approx(5.0)  # not the 1 s the doubling alone would wait
+
+
+async def test_while_a_probe_is_out_nobody_else_goes(clock: Clock) -> None:
+    governor = RateGovernor(clock=clock, rand=no_rand)
+    first = await governor.acquire()
+    governor.release(first, 200, budget(remaining=100, reset=60, limit=100))
+    for _ in range(OUTAGE_AFTER):
+        governor.release(await governor.acquire(), 503, budget(remaining=90, reset=60, limit=100))
+    assert governor.snapshot().unavailable_since is not None
+    tasks = start(governor, 5)
+    await asyncio.sleep(OUTAGE_FIRST_WAIT)
+    await settle()
+    assert granted(tasks) == 1  # budget to spare, yet one probe only
+    await asyncio.sleep(30)
+    assert granted(tasks) == 1  # however long it takes to answer
+    governor.release(tasks[0].result(), 200, budget(remaining=80, reset=60, limit=100))
+    await settle()
+    assert granted(tasks) == 5

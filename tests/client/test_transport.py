@@ -7,6 +7,7 @@ sleeps then share one virtual time, in which only waiting takes time (never the 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ from ccloud_operator.confluent import (
     TransportError,
     Unauthorized,
 )
+from ccloud_operator.confluent.governor import OUTAGE_AFTER, OUTAGE_FIRST_WAIT, OUTAGE_MAX_WAIT
 
 if TYPE_CHECKING:
     from tests.client.conftest import Clock
@@ -261,3 +263,85 @@ async def test_connect_failures_surface_as_connect_failed(emulator: Emulator, ma
             await c.service_accounts.create("nowhere")
     assert "ConnectError" in str(caught.value)
     assert caught.value.method == "POST"
+
+
+class RefusedUntil(httpx.AsyncBaseTransport):
+    """Every connection refused until `until` on `clock`, then the emulator in process."""
+
+    def __init__(self, emulator: Emulator, clock: Clock, until: float) -> None:
+        self.inner = httpx.ASGITransport(app=emulator.app)
+        self.clock = clock
+        self.until = until
+        self.refused = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.clock() < self.until:
+            self.refused += 1
+            raise httpx.ConnectError("connection refused", request=request)
+        return await self.inner.handle_async_request(request)
+
+
+def operators_own(seed: int) -> tuple[RetryPolicy, Callable[[Clock], RateGovernor]]:
+    """The operator's retry policy (5 attempts, 0.5 s doubling) and governor, with seeded jitter."""
+    rng = random.Random(seed)
+    return RetryPolicy(rand=rng.random), lambda clock: RateGovernor(clock=clock, rand=rng.random)
+
+
+async def test_a_dead_confluent_hears_a_probe_at_a_time_not_every_retry(
+    clock: Clock, emulator: Emulator, make_client: ClientFactory
+) -> None:
+    outage = emulator.fail("*", "*", status=503)
+    retry, governor_on = operators_own(seed=1)
+    governor = governor_on(clock)
+
+    async def back_after_30s() -> None:
+        await asyncio.sleep(30)
+        emulator.remove_fault(outage.id)
+
+    stamped = Stamped(emulator, clock)
+    async with make_client(emulator, transport=stamped, retry=retry, governor=governor) as client:
+        recovery = asyncio.create_task(back_after_30s())
+        results = await asyncio.gather(
+            *(client.environments.get(emulator.environment_id) for _ in range(40)), return_exceptions=True
+        )
+        await recovery
+    # Without the brake each caller would spend its 5 attempts in 7.5 s: 200 requests, 40 failures.
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    statuses = [r.status for r in emulator.requests]
+    assert statuses.count(200) == 40
+    # What it took to notice (the first alone, 8 at a time after), then 30 s of probes spaced 0.25
+    # to 0.5 s at first, doubling up to 4 to 8 s apart: 11 at the most.
+    assert statuses.count(503) <= OUTAGE_AFTER + governor.max_concurrency + 11
+    # The first probe after the outage found Confluent back, and everyone went then.
+    assert max(stamped.sent) <= 30 + OUTAGE_MAX_WAIT + 1
+    assert not governor.snapshot().unavailable
+
+
+async def test_refused_connections_count_as_an_outage(
+    clock: Clock, emulator: Emulator, make_client: ClientFactory
+) -> None:
+    retry, governor_on = operators_own(seed=2)
+    governor = governor_on(clock)
+    refusing = RefusedUntil(emulator, clock, until=20)
+    async with make_client(emulator, transport=refusing, retry=retry, governor=governor) as client:
+        results = await asyncio.gather(
+            *(client.service_accounts.create(f"sa-{n}") for n in range(40)), return_exceptions=True
+        )
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    assert len(emulator.calls("POST", SAS)) == 40
+    # 20 s of probes after the first few: 9 at the most (0.25-0.5, 0.5-1, 1-2, 2-4, then 4-8 s apart).
+    assert refusing.refused <= OUTAGE_AFTER + governor.max_concurrency + 9
+
+
+async def test_a_caller_held_by_the_brake_spends_no_attempt_waiting(
+    clock: Clock, emulator: Emulator, make_client: ClientFactory
+) -> None:
+    governor = RateGovernor(clock=clock, rand=lambda: 0.0)
+    for _ in range(OUTAGE_AFTER):
+        governor.release(await governor.acquire(), 503)
+    stamped = Stamped(emulator, clock)
+    async with make_client(emulator, transport=stamped, retry=RetryPolicy(max_attempts=1), governor=governor) as c:
+        # One attempt only, and the brake holds it back: it waits for its turn to probe, then succeeds.
+        await c.environments.get(emulator.environment_id)
+    assert stamped.sent == [pytest.approx(OUTAGE_FIRST_WAIT)]
+    assert not governor.snapshot().unavailable

@@ -363,5 +363,7 @@ async def test_a_pool_whose_provider_never_existed_is_deleted_at_once(h: Harness
     h.create(IDENTITY_POOL, "orphan", pool_spec({"id": "op-nothere"}))
     assert not isinstance(await h.reconcile(POOL, "orphan"), Ready)  # the provider answers 404
     obj = await h.object(IDENTITY_POOL, "orphan")
+    assert "pendingCreate" not in obj["status"]  # the 404 refused the create: nothing can have been made
+    emulator.clear_requests()
     outcome = await engine.delete(h.ctx, POOL, h.target(obj, IDENTITY_POOL))
-    assert isinstance(outcome, Ready) and outcome.reason == "Deleted" and "op-nothere" in outcome.message
+    assert isinstance(outcome, Ready) and outcome.reason == "Deleted" and emulator.requests == []

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from ccloud_emulator import Emulator
-from ccloud_operator.confluent import ConfluentClient, Credentials
+from ccloud_operator.confluent import ConfluentClient, Credentials, ServerError
 from ccloud_operator.reconcile import engine
 from ccloud_operator.reconcile.kinds.api_key import ApiKeyReconciler
 from ccloud_operator.reconcile.kinds.service_account import ServiceAccountReconciler
@@ -234,3 +234,95 @@ async def test_the_checkpoint_api_records_each_step_as_it_goes(harness: Harness,
     assert (await stored())["id"] == "sa-late01" and "pendingCreate" in await stored()
     await s.created("sa-late01")
     assert "pendingCreate" not in await stored()
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 422])
+async def test_a_create_confluent_refused_leaves_no_mark_and_the_delete_asks_nothing(
+    harness: Harness, emulator: Emulator, status: int
+) -> None:
+    harness.create(SERVICE_ACCOUNT, "refused", {"displayName": f"{harness.namespace}-refused"})
+    emulator.fail_next("POST", "/iam/v2/service-accounts", status=status)
+
+    outcome = await harness.reconcile(SA, "refused")
+
+    obj = await harness.object(SERVICE_ACCOUNT, "refused")
+    assert not isinstance(outcome, Ready), outcome
+    assert "pendingCreate" not in obj["status"] and "id" not in obj["status"]
+    emulator.clear_requests()
+    deleted = await engine.delete(harness.ctx, SA, harness.target(obj))
+    assert (deleted.reason, emulator.requests) == ("Deleted", [])
+
+
+async def test_a_create_that_may_have_landed_keeps_its_mark(harness: Harness, emulator: Emulator) -> None:
+    harness.create(SERVICE_ACCOUNT, "unsure", {"displayName": f"{harness.namespace}-unsure"})
+    emulator.fail_next("POST", "/iam/v2/service-accounts", status=503)
+
+    await harness.reconcile(SA, "unsure")
+
+    assert "pendingCreate" in (await harness.object(SERVICE_ACCOUNT, "unsure"))["status"]
+
+
+class Remembers:
+    """A references index that still names dependents, as the watch's would after missing their deletion."""
+
+    def __init__(self, *dependents: ObjectKey) -> None:
+        self.dependents = set(dependents)
+
+    def referrers(self, target: ObjectKey, roles: object) -> set[ObjectKey]:
+        return set(self.dependents)
+
+    def holders(self, plural: str, confluent_id: str) -> set[ObjectKey]:
+        return set()
+
+
+async def test_a_dependent_the_index_remembers_but_kubernetes_deleted_does_not_hold_a_deletion(
+    harness: Harness, emulator: Emulator
+) -> None:
+    harness.create(SERVICE_ACCOUNT, "owner", {"displayName": f"{harness.namespace}-owner"})
+    assert isinstance(await harness.reconcile(SA, "owner"), Ready)
+    alive = ObjectKey(API_KEY.plural, harness.namespace, "alive")
+    ghost = ObjectKey(API_KEY.plural, harness.namespace, "ghost")  # deleted while the watch was away
+    harness.create(API_KEY, "alive", {"serviceAccount": {"name": "owner"}, "resource": {"kind": "Cloud"}})
+    harness.ctx.references = Remembers(alive, ghost)
+
+    waiting = await engine.delete(harness.ctx, SA, harness.target(await harness.object(SERVICE_ACCOUNT, "owner")))
+    assert waiting.reason == "DependentsExist" and "alive" in waiting.message and "ghost" not in waiting.message
+
+    harness.ctx.references = Remembers(ghost)
+    deleted = await engine.delete(harness.ctx, SA, harness.target(await harness.object(SERVICE_ACCOUNT, "owner")))
+    assert deleted.reason == "Deleted", deleted
+    async with confluent(emulator) as client:
+        assert await client.service_accounts.find_by_display_name(f"{harness.namespace}-owner") is None
+
+
+async def test_work_held_while_confluent_is_down_says_so_in_status(harness: Harness, emulator: Emulator) -> None:
+    harness.ctx.settings = harness.ctx.settings.model_copy(update={"throttle_report_seconds": 0.3})
+    harness.create(SERVICE_ACCOUNT, "held", {"displayName": f"{harness.namespace}-held"})
+    outage = emulator.fail("*", "*", status=503)
+    client = harness.ctx.client(Credentials(key=emulator.api_key, secret=emulator.api_secret))
+    # Six failures in a row engage the brake; two failed probes after them space the next one out by
+    # a second or more, time enough to see the condition before Confluent comes back.
+    for _ in range(8):
+        with pytest.raises(ServerError):
+            await client.environments.list()
+    assert client.governor.snapshot().unavailable
+
+    seen: list[dict[str, str]] = []
+
+    async def watch() -> None:
+        while True:
+            status = (await harness.object(SERVICE_ACCOUNT, "held")).get("status") or {}
+            seen.extend(c for c in status.get("conditions", []) if c["type"] == "Synced")
+            if any(c["reason"] == "ConfluentUnavailable" for c in seen):
+                emulator.remove_fault(outage.id)
+            await asyncio.sleep(0.05)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        outcome = await asyncio.wait_for(harness.reconcile(SA, "held"), timeout=30)
+    finally:
+        watcher.cancel()
+    assert outcome == Ready("Ready")
+    held = [c for c in seen if c["reason"] == "ConfluentUnavailable"]
+    assert held and held[0]["status"] == "False" and "has not answered" in held[0]["message"]
+    assert not client.governor.snapshot().unavailable

@@ -29,6 +29,7 @@ import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import ClassVar
 
 import httpx
 
@@ -74,7 +75,10 @@ class ApiError(ConfluentError):
 
     `code` is Confluent's error code when the body has one (`resource_already_exists`), `detail` its
     human text, both scrubbed and truncated; `request_id` is Confluent's `X-Request-Id`.
+    `refused` says Confluent turned the request down outright: whatever it asked, nothing was done.
     """
+
+    refused: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -113,21 +117,31 @@ class ApiError(ConfluentError):
 class ValidationFailed(ApiError):
     """400 or 422: the request itself is wrong; sending it again will not help."""
 
+    refused = True
+
 
 class Unauthorized(ApiError):
     """401, or a 403 that says the API key is invalid: the credentials are refused."""
+
+    refused = True
 
 
 class QuotaExceeded(ApiError):
     """402: an organisation quota is used up."""
 
+    refused = True
+
 
 class Forbidden(ApiError):
     """403 on a write: the credentials are valid but may not do this (never taken to mean "gone")."""
 
+    refused = True
+
 
 class NotFound(ApiError):
     """404 or 410, and a 403 on a read (Confluent hides what you may not see, and deleted keys)."""
+
+    refused = True
 
 
 class Conflict(ApiError):

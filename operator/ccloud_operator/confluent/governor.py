@@ -11,20 +11,29 @@ Confluent limits requests per API key and says how it stands on every answer:
   finds), or after the whole `Reset` once a look came too early (a fixed window); so a burst of
   thousands of calls flows under the limit instead of bouncing off it;
 - after a 429 nobody sends until `Retry-After` has passed;
+- when Confluent looks down (`OUTAGE_AFTER` attempts in a row answered 500, 502, 503 or 504, or
+  not answered at all) it brakes: one request at a time goes out to probe, the probes spaced by
+  doubling, jittered waits from `OUTAGE_FIRST_WAIT` up to `OUTAGE_MAX_WAIT` seconds (never sooner
+  than a 503's `Retry-After`), and every other caller waits in the queue until some answer is not
+  such a failure; so a dead Confluent hears a few requests a minute, not every retry of every caller;
 - at most `max_concurrency` requests are in flight at once;
 - callers are served first come, first served.
 
 Before the first answer only one request goes out; if answers carry no rate headers the governor
 only bounds concurrency. `RateGovernor.for_key(key)` is the process-wide registry: one governor per
-credential key. `snapshot()` gives the state for metrics and for a RateLimited condition.
+credential key. `snapshot()` gives the state for metrics and for a RateLimited condition; the brake
+logs one line when it engages and one when it lets go.
 
-Knows nothing of HTTP clients, retries or Kubernetes: it reads headers and status codes only.
+Knows nothing of HTTP clients, retries or Kubernetes: it reads headers and status codes only, and
+hears from the transport when a request got no answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
+import random
 import threading
 import time
 from collections import deque
@@ -35,9 +44,18 @@ from typing import Any, ClassVar
 
 from ccloud_operator.confluent.errors import parse_retry_after
 
-__all__ = ["GovernorState", "RateGovernor", "Ticket"]
+__all__ = ["OUTAGE_AFTER", "OUTAGE_FIRST_WAIT", "OUTAGE_MAX_WAIT", "GovernorState", "RateGovernor", "Ticket"]
 
 _DEFAULT_THROTTLE = 1.0
+# Six in a row: with 30 % of answers failing at random, a run of six starts about once in 2,000
+# answers (0.7 * 0.3^6) and the first probe most likely ends it; a real outage trips it in a second.
+OUTAGE_AFTER = 6
+OUTAGE_FIRST_WAIT = 0.5
+OUTAGE_MAX_WAIT = 8.0
+# What a server that is down or overloaded answers; 501 says "never for this request", not "down".
+_DOWN = frozenset({500, 502, 503, 504})
+
+log = logging.getLogger("ccloud_operator.confluent")
 
 
 @dataclass(frozen=True)
@@ -52,11 +70,18 @@ class GovernorState:
     inflight: int = 0
     requests: int = 0
     rate_limited: int = 0
+    failing: int = 0  # attempts in a row that were answered 500/502/503/504 or not at all
+    unavailable_since: datetime | None = None  # when the outage brake engaged; None while it is off
 
     @property
     def throttled(self) -> bool:
         """Whether Confluent asked everyone on this credential to wait (a 429 with Retry-After)."""
         return self.throttled_until is not None
+
+    @property
+    def unavailable(self) -> bool:
+        """Whether Confluent looks down, so requests go out one probe at a time (see the module)."""
+        return self.unavailable_since is not None
 
 
 @dataclass(frozen=True)
@@ -85,13 +110,23 @@ class RateGovernor:
     _registry: ClassVar[dict[str, RateGovernor]] = {}
     _registry_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, *, max_concurrency: int = 8, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        max_concurrency: int = 8,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+        name: str = "",
+    ) -> None:
         """`clock` tells steady seconds. The timers run on the event loop, so an injected clock must be that
-        loop's own time (a test's virtual one, say, to move time without sleeping)."""
+        loop's own time (a test's virtual one, say, to move time without sleeping). `rand` returns a float in
+        [0, 1) for the jitter of the outage probes; `name` is the credential's key, for log lines."""
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, not {max_concurrency}")
         self.max_concurrency = max_concurrency
+        self.name = name
         self._clock = clock
+        self._rand = rand
         self._limit: int | None = None
         self._remaining: int | None = None
         self._reset_at: float | None = None
@@ -107,6 +142,11 @@ class RateGovernor:
         self._probing = False
         self._requests = 0
         self._rate_limited = 0
+        self._failing = 0  # answers in a row that said Confluent is down
+        self._down_since: float | None = None  # when the outage brake engaged
+        self._down_seq = 0  # tickets granted after this one are probes of the outage
+        self._down_wait = OUTAGE_FIRST_WAIT  # the spacing of the probes, doubled by each failed one
+        self._down_probe_at = 0.0  # no probe before this
         self._waiters: deque[asyncio.Future[Ticket]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -118,7 +158,7 @@ class RateGovernor:
         with cls._registry_lock:
             governor = cls._registry.get(key)
             if governor is None:
-                governor = cls._registry[key] = cls(**options)
+                governor = cls._registry[key] = cls(**{"name": key, **options})
             return governor
 
     @classmethod
@@ -152,17 +192,34 @@ class RateGovernor:
                 self._drop(waiter)
             raise
 
-    def release(self, ticket: Ticket, status: int | None = None, headers: Mapping[str, str] | None = None) -> None:
-        """Hand back `ticket` with what the answer said (`status`, `headers`); None when none came."""
+    def release(
+        self,
+        ticket: Ticket,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        unanswered: bool = False,
+    ) -> None:
+        """Hand back `ticket` with what the answer said (`status`, `headers`).
+
+        Without a status, `unanswered=True` says the request failed for want of an answer (the
+        connection was refused or dropped, the answer timed out): a sign that Confluent is down.
+        Without either, the request says nothing of Confluent (it was cancelled, say).
+        """
         if ticket.epoch != self._epoch:
             return  # granted on an event loop that is gone
         now = self._clock()
         self._inflight -= 1
         if ticket.probe:
             self._probing = False
+        lowered = {k.lower(): v for k, v in (headers or {}).items()}
         if status is not None:
             self._heard = True
-            self._learn(now, ticket, status, headers or {})
+            self._learn(now, ticket, status, lowered)
+        if status in _DOWN or (status is None and unanswered):
+            self._failed(now, ticket, parse_retry_after(lowered.get("retry-after")))
+        elif status is not None:
+            self._answered(now)
         self._pump()
 
     def throttled_for(self) -> float:
@@ -176,6 +233,7 @@ class RateGovernor:
         def wall(at: float | None) -> datetime | None:
             return None if at is None or at <= now_mono else now + timedelta(seconds=at - now_mono)
 
+        down = self._down_since
         return GovernorState(
             limit=self._limit,
             remaining=self._remaining,
@@ -185,6 +243,8 @@ class RateGovernor:
             inflight=self._inflight,
             requests=self._requests,
             rate_limited=self._rate_limited,
+            failing=self._failing,
+            unavailable_since=None if down is None else now - timedelta(seconds=now_mono - down),
         )
 
     # -- the bookkeeping --------------------------------------------------------------------------
@@ -198,11 +258,15 @@ class RateGovernor:
             self._waiters.clear()
             self._timer = None
             self._inflight, self._probing = 0, False
+            # The brake's probes were this loop's requests: the new one starts by sending again.
+            self._failing, self._down_since = 0, None
         return loop
 
     def _try_grant(self, now: float) -> Ticket | None:
         if now < self._throttled_until or self._inflight >= self.max_concurrency:
             return None
+        if self._down_since is not None and (self._inflight or now < self._down_probe_at):
+            return None  # Confluent looks down: one probe at a time, and not before its wait is over
         probe = False
         if self._remaining is None:
             if not self._heard:
@@ -225,8 +289,7 @@ class RateGovernor:
         self._seq += 1
         return Ticket(probe=probe, epoch=self._epoch, seq=self._seq, at=now)
 
-    def _learn(self, now: float, ticket: Ticket, status: int, headers: Mapping[str, str]) -> None:
-        lowered = {k.lower(): v for k, v in headers.items()}
+    def _learn(self, now: float, ticket: Ticket, status: int, lowered: Mapping[str, str]) -> None:
         limit = _number(lowered, "x-ratelimit-limit")
         remaining = _number(lowered, "x-ratelimit-remaining")
         reset = _number(lowered, "x-ratelimit-reset")
@@ -263,6 +326,40 @@ class RateGovernor:
             # Retry-After is the server's own word on when to try again: look then, not at Reset.
             self._remaining = 0
             self._probe_at = self._reset_at = self._throttled_until
+
+    def _failed(self, now: float, ticket: Ticket, retry_after: float | None) -> None:
+        """An attempt was answered as a server that is down answers, or not at all."""
+        self._failing += 1
+        if self._down_since is None:
+            if self._failing < OUTAGE_AFTER:
+                return
+            self._down_since, self._down_seq, self._down_wait = now, self._seq, OUTAGE_FIRST_WAIT
+            log.warning(
+                "Confluent looks down for credential %s: %d attempts in a row failed; "
+                "sending one request at a time until one is answered",
+                self.name or "-",
+                self._failing,
+            )
+        elif ticket.seq > self._down_seq:
+            self._down_wait = min(OUTAGE_MAX_WAIT, 2 * self._down_wait)  # a probe failed
+        else:
+            # Sent before the brake engaged: it says nothing new, so the next probe keeps its time.
+            self._down_probe_at = max(self._down_probe_at, now + (retry_after or 0.0))
+            return
+        # Between half and all of the wait, so that many operators on one credential spread out.
+        wait = self._down_wait * (1 - self._rand() / 2)
+        self._down_probe_at = now + max(wait, retry_after or 0.0)
+
+    def _answered(self, now: float) -> None:
+        """An attempt got an answer that is not a failure of the server (2xx, 4xx, a 429 ...)."""
+        self._failing = 0
+        if self._down_since is not None:
+            log.info(
+                "Confluent answers credential %s again after %.0fs; sending as the rate limit allows",
+                self.name or "-",
+                now - self._down_since,
+            )
+            self._down_since = None
 
     def _measure(self, elapsed: float, back: int) -> None:
         """Learn the refill rate from a look that found `back` requests' worth after `elapsed`."""
@@ -306,7 +403,7 @@ class RateGovernor:
         self._schedule(now)
 
     def _schedule(self, now: float) -> None:
-        """Wake the queue when time alone will change the answer (a Retry-After or a reset)."""
+        """Wake the queue when time alone will change the answer (a Retry-After, an outage probe's wait, a reset)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -315,6 +412,8 @@ class RateGovernor:
         at: float | None = None
         if self._throttled_until > now:
             at = self._throttled_until
+        elif self._down_since is not None and (self._inflight or self._down_probe_at > now):
+            at = None if self._inflight else self._down_probe_at  # an answer on its way pumps the queue
         elif self._remaining == 0 and not self._probing and self._probe_at > now:
             at = self._probe_at
         elif self._remaining == 0 and not self._probing and self._inflight and self._reset_at is not None:

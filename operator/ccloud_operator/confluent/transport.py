@@ -3,9 +3,17 @@
 `ApiTransport` wraps an `httpx.AsyncClient` (the `transport` argument is the seam for tests:
 `httpx.ASGITransport(app=emulator.app)`). Every request waits for the credential's
 `RateGovernor`, is retried by the `RetryPolicy`, is logged as one line without its body, and turns
-into an `ApiError` when Confluent answers with an error. An `ApiObserver`, when given, hears of every
-attempt (its operation with the IDs templated away, its status, how long it took) and of every wait
-for the governor: that is how metrics are kept without the client knowing of them.
+into an `ApiError` when Confluent answers with an error.
+
+The governor hears of every answer, and of every request that got none. When Confluent is down it
+holds the callers in its queue while one probe at a time finds out when it is back: a caller waits
+there as it would for a spent budget, and the wait costs it no attempt. A wait Confluent asked for
+(Retry-After) longer than the policy's cap is not sat through: the caller gets `RateLimited` at once,
+to schedule.
+
+An `ApiObserver`, when given, hears of every attempt (its operation with the IDs templated away, its
+status, how long it took) and of every wait for the governor: that is how metrics are kept without
+the client knowing of them.
 
 What never reaches a log line or an exception: the Authorization header, the API secret, secrets
 the caller names (config values, new API key secrets), query strings of foreign URLs (presigned
@@ -345,7 +353,8 @@ class ApiTransport:
             response = await http.request(method, url, **kwargs)
         except httpx.TransportError as exc:
             if governor is not None:
-                governor.release(ticket)
+                # No answer is as much a sign of an outage as a 503; our own pool running dry is not.
+                governor.release(ticket, unanswered=not isinstance(exc, httpx.PoolTimeout))
             self._observe(op, "error", started)
             kind = ConnectFailed if isinstance(exc, _NOT_SENT) else TransportError
             reason = scrub(str(exc) or type(exc).__name__, secrets)

@@ -191,10 +191,23 @@ class Controller:
             self.ctx.kube.forget_secret(key.namespace, key.name)
         elif CREDENTIALS_FINALIZER in (meta.get("finalizers") or []):
             self._held.add(key)
-            if not self.ctx.references.referrers(key, (Role.CREDENTIALS,)):
+            users = self.ctx.references.referrers(key, (Role.CREDENTIALS,))
+            if not users:
                 self._spawn(self._release_credentials(key))
+            elif event is None:
+                # Listed again after the watch was away: who used it may have gone meanwhile, unheard.
+                self._spawn(self._release_unless_used(key, users))
         else:
             self._held.discard(key)
+
+    async def _release_unless_used(self, secret: ObjectKey, users: set[ObjectKey]) -> None:
+        try:
+            if await self.ctx.existing(users, enough=1):
+                return
+        except KubeError as exc:
+            log.warning("cannot tell who uses Secret %s/%s: %s", secret.namespace, secret.name, exc)
+            return
+        await self._release_credentials(secret)
 
     def _gone(self, key: ObjectKey, body: Mapping[str, Any]) -> None:
         self._seen.pop(key, None)
@@ -295,8 +308,9 @@ class Controller:
         for ref in engine.references_of(self.ctx, kind, key.namespace, key.name, target.spec):
             if ref.role is Role.CREDENTIALS:
                 others = self.ctx.references.referrers(ref.target, (Role.CREDENTIALS,)) - {key}
-                if not others:
-                    await self._release_credentials(ref.target)
+                await (
+                    self._release_unless_used(ref.target, others) if others else self._release_credentials(ref.target)
+                )
 
     async def _hold_credentials(self, kind: KindReconciler[Any, Any], key: ObjectKey, target: Target) -> None:
         for ref in engine.references_of(self.ctx, kind, key.namespace, key.name, target.spec):

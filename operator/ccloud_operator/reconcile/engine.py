@@ -17,7 +17,7 @@ from typing import Any, Generic, Protocol
 
 from pydantic import ValidationError
 
-from ccloud_operator.confluent import ConfluentError, Credentials, Forbidden, NotFound, RateGovernor
+from ccloud_operator.confluent import ApiError, ConfluentError, Credentials, Forbidden, NotFound, RateGovernor
 from ccloud_operator.confluent.sts import WorkloadIdentity
 from ccloud_operator.confluent.transport import Credential
 from ccloud_operator.kube import KubeError, ObjectRef
@@ -132,6 +132,8 @@ async def reconcile(ctx: Context, kind: KindReconciler[SpecT, StatusT], target: 
     try:
         outcome = await _watching_the_governor(session, previous, kind.sync(session))
     except ConfluentError as exc:
+        if isinstance(exc, ApiError) and exc.refused:
+            session.refused()
         outcome = classify(
             exc, attempt, ctx.retry, ctx.settings.retry_cap_seconds, source, workload_identity=_by_pool(credentials)
         )
@@ -149,26 +151,34 @@ async def _watching_the_governor(
     patience = session.ctx.settings.throttle_report_seconds
     try:
         done, _ = await asyncio.wait({task}, timeout=patience)
-        if not done and (message := _throttled(session.client.governor, session.client.credentials.key)):
-            fresh = conditions_for(Retry("Throttled", message, 0.0), previous, session.target.generation)
+        if not done and (held := _held(session.client.governor, session.client.credentials.key)):
+            reason, message = held
+            fresh = conditions_for(Retry(reason, message, 0.0), previous, session.target.generation)
             conditions = merge_conditions(previous, fresh, session.ctx.timestamp())
             snapshot = session.status.model_copy(update={"conditions": conditions})
             await write_status(session.ctx, session.ref, session.baseline, snapshot, only=("conditions",))
-            session.log.info("throttled: %s", message)
+            session.log.info("%s: %s", reason, message)
         return await task
     finally:
         if not task.done():
             task.cancel()
 
 
-def _throttled(governor: RateGovernor, key: str) -> str | None:
+def _held(governor: RateGovernor, key: str) -> tuple[str, str] | None:
+    """Why calls wait on the governor (its reason and message), if they do."""
     state = governor.snapshot()
     if not state.waiting and not state.throttled:
         return None
     now = dt.datetime.now(dt.UTC)
+    if state.unavailable_since is not None:
+        down = max(1, round((now - state.unavailable_since).total_seconds()))
+        return "ConfluentUnavailable", (
+            f"Confluent Cloud has not answered for {down}s (server errors or no answer): calls with Cloud API key "
+            f"{key} wait ({state.waiting} queued) while one at a time checks whether it is back."
+        )
     until = state.throttled_until or (state.reset_at if state.remaining == 0 else None)
     expected = f"; the next slot opens in about {max(1, round((until - now).total_seconds()))}s" if until else ""
-    return (
+    return "Throttled", (
         f"Calls wait on the rate limit of Cloud API key {key} ({state.waiting} queued, "
         f"limit {state.limit if state.limit is not None else 'not yet known'}){expected}."
     )
@@ -230,9 +240,7 @@ async def _delete(
     policy = spec.deletion_policy or ctx.settings.default_deletion_policy
     if policy == "Orphan":
         return Ready("Orphaned", "deletionPolicy Orphan: the Confluent resource is left as it is.")
-    dependents = sorted(
-        ctx.references.referrers(target.key, (Role.DEPENDENCY,)) - {target.key}, key=lambda k: (k.plural, k.name)
-    )
+    dependents = await ctx.existing(ctx.references.referrers(target.key, (Role.DEPENDENCY,)) - {target.key})
     if dependents:
         # Confluent would delete or break them with it: never pull a resource from under live dependents.
         names = ", ".join(f"{_kind_name(d.plural)} {d.name}" for d in dependents[:5])

@@ -29,6 +29,7 @@ from ccloud_operator.kube import Kube, ObjectRef
 from ccloud_operator.reconcile.conditions import READY
 from ccloud_operator.reconcile.references import ObjectKey, ReferenceIndex, Role
 from ccloud_operator.reconcile.shared import SharedReads
+from ccloud_operator.resources import KINDS
 from ccloud_operator.resources.base import CommonSpec, CommonStatus, Condition, ConditionStatus, PendingCreate
 from ccloud_operator.resources.kinds import Kind
 from ccloud_operator.settings import Settings
@@ -141,6 +142,22 @@ class Context:
         entry.used = self.monotonic()
         return entry.client
 
+    async def existing(self, keys: Iterable[ObjectKey], enough: int = 5) -> list[ObjectKey]:
+        """Those of our objects `keys` that still exist (the first `enough` found), read from the apiserver.
+
+        The indexes say who refers to what from the watch, and a watch that lists again after being away
+        (an apiserver restart) never hears of objects deleted meanwhile: an index entry alone must never
+        hold a deletion, so what holds one is confirmed here. A failed read raises `KubeError`.
+        """
+        found: list[ObjectKey] = []
+        for key in sorted(keys, key=lambda k: (k.plural, k.namespace, k.name)):
+            kind = next((k for k in KINDS if k.plural == key.plural), None)
+            if kind is None or await self.kube.read_object(ref_for(kind, key.namespace, key.name)) is not None:
+                found.append(key)
+                if len(found) >= enough:
+                    break
+        return found
+
     def identity(self, pool: str) -> WorkloadIdentity:
         """The workload identity of `pool`: one per pool, so one exchange serves every resource using it."""
         found = self._identities.get(pool)
@@ -231,6 +248,8 @@ class Session(Generic[SpecT, StatusT]):
     attempt: int = 1
     # When this reconcile began, on the shared reads' clock: a fresh read is one that started since.
     began: float = field(default=0.0)
+    # The create marks this reconcile set (none was there before it), with where each is.
+    _marked: list[tuple[_Pending, PendingCreate]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         self.began = self.began or self.ctx.shared.now()
@@ -253,6 +272,7 @@ class Session(Generic[SpecT, StatusT]):
         into = self.status if at is None else at
         if into.pending_create is None:
             into.pending_create = PendingCreate(since=self.ctx.timestamp(), name=name)
+            self._marked.append((into, into.pending_create))
         elif name is not None:
             into.pending_create.name = name
         await self.checkpoint()
@@ -274,6 +294,17 @@ class Session(Generic[SpecT, StatusT]):
         if settled:
             into.pending_create = None
         await self.checkpoint()
+
+    def refused(self) -> None:
+        """Confluent turned a request down outright (`ApiError.refused`), ending this reconcile: drop the
+        create marks this reconcile set and Confluent never accepted. No create of theirs can have landed
+        before (the mark would be older) nor since (the create was refused, or never sent), so nothing
+        exists for them; kept, a mark would send the delete looking for what was never made.
+        """
+        for into, mark in self._marked:
+            if into.pending_create is mark and not mark.accepted:
+                into.pending_create = None
+        self._marked.clear()
 
     async def checkpoint(self) -> None:
         """Write the status as it is now (only what changed)."""
