@@ -11,11 +11,12 @@ The minimum is what Confluent's API asks of any correct client, not what this op
 - update: one read and one write (a connector: its PUT, its config being in the cluster's expanded
   list; a RoleBinding, which Confluent never changes, is replaced: one read, a create and a delete;
   an Invitation has nothing to update);
-- delete: one DELETE. The operator confirms each delete with a read by design; `CONFIRM_READ` is that
-  read, shown as a second minimum.
+- delete: one DELETE (every delete of ours answers once done; a CCPM plugin's takes its versions);
 - shared: one expanded connector list per cluster (the only place with connectors' IDs; it shows
   every connector's state, so it also sees them RUNNING), one read of the organisation (CRN patterns)
   and one of the Kafka cluster (a key's endpoints), once per run.
+- resync: one read per resource (connectors: their cluster's list, shared); a CCPM plugin one more
+  share, see `resync_reads_minimum`.
 Uploads to the object store and the probes with new keys are not the operator's credential's calls:
 they count in the lifecycle total, never against the rate limit.
 """
@@ -109,8 +110,6 @@ def peak_per_second(records: list[RequestRecord]) -> tuple[int, float]:
 
 # --- the minimum ------------------------------------------------------------------------------------
 
-CONFIRM_READ = 1  # the read the operator makes after each delete
-
 
 @dataclass(frozen=True)
 class Minimum:
@@ -158,6 +157,26 @@ def delete_minimum(obj: Mapping[str, Any]) -> int:
     if obj["kind"] == "ConnectorPlugin" and not _plugin_is_legacy(obj):
         return 1  # deleting the plugin takes its versions with it
     return 1 if obj["kind"] in PLURALS else 0
+
+
+def resync_reads_minimum(objects: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """The reads per resource per resync of each kind present: 1 (a connector's is its share of its
+    cluster's list, counted as 1 here all the same).
+
+    A CCPM ConnectorPlugin needs two things read, in two answers that cannot be one: its versions (only
+    its own versions list has them; no plugin answer does, and a 404 from that list says the plugin is
+    gone) and its display name and description (only the plugin's GET or its environment's plugin list
+    has them). One plugin list serves every plugin of an environment, so a round of resyncs costs one
+    versions list per plugin and one plugin list per environment: 1 + environments / plugins each.
+    A legacy plugin is one GET.
+    """
+    objects = list(objects)
+    minimum = {o["kind"]: 1.0 for o in objects}
+    plugins = [o for o in objects if o["kind"] == "ConnectorPlugin"]
+    if plugins:
+        environments = {(o.get("spec") or {}).get("environment") for o in plugins if not _plugin_is_legacy(o)}
+        minimum["ConnectorPlugin"] = (len(plugins) + len(environments)) / len(plugins)
+    return minimum
 
 
 def shared_minimum(objects: Iterable[Mapping[str, Any]]) -> int:

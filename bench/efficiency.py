@@ -12,11 +12,11 @@ life, each phase timed from its first kube call until the emulator has been quie
    watched for 40 s; the calls by kind against its own count of reconciles (`ccloud_reconciles_total`);
 4. the operator restarted with the default resync, then every object deleted, until all are gone.
 
-The minimum of each phase is `bench._measure`'s (the calls any correct client needs); the operator
-confirms each delete with a read by design, so the table also gives the ratio with that read allowed.
+The minimum of each phase is `bench._measure`'s (the calls any correct client needs).
 
 Figures: lifecycle calls / minimum (target <= 1.1); at steady state, reads per resource per resync
-(target 1; connectors share one list per cluster) and writes (target 0).
+(target 1; connectors share one list per cluster; a CCPM plugin 1 and its share of its environment's
+plugin list, `resync_reads_minimum`) and writes (target 0).
 Chart: calls per kind and phase against the minimum.
 """
 
@@ -29,7 +29,6 @@ from typing import Any
 
 from bench import Result
 from bench._measure import (
-    CONFIRM_READ,
     Sampler,
     create_minimum,
     delete_minimum,
@@ -38,6 +37,7 @@ from bench._measure import (
     kind_of,
     over,
     ready,
+    resync_reads_minimum,
     shared_minimum,
     update_minimum,
     window,
@@ -178,8 +178,7 @@ def run(out: Path) -> Result:
     minimum["update"]["CustomConnector"] += len(clusters)
     lifecycle = sum(sum(c.values()) for c in measured.values())
     least = sum(sum(c.values()) for c in minimum.values())
-    confirm = CONFIRM_READ * sum(minimum["delete"].values())
-    ratio, ratio_confirmed = lifecycle / least, lifecycle / (least + confirm)
+    ratio = lifecycle / least
 
     kinds = Counter(o["kind"] for o in objects)
     reads = Counter(kind_of(r) for r in steady if not is_write(r))
@@ -194,15 +193,15 @@ def run(out: Path) -> Result:
     reads_plain = sum(reads[k] for k in plain) / max(1, sum(reconciles[k] for k in plain))
     steady_writes = sum(writes.values())
     path = _chart(out, measured, minimum)
-    worst = max(kinds, key=lambda k: per_resync[k] if per_resync[k] == per_resync[k] else 0.0)
-    worst_reads = per_resync[worst]
-    passed = ratio <= MAX_RATIO and worst_reads <= 1.0 and steady_writes == 0
+    least_reads = resync_reads_minimum(objects)
+    worst = max(kinds, key=lambda k: per_resync[k] / least_reads[k] if per_resync[k] == per_resync[k] else 0.0)
+    worst_reads, worst_least = per_resync[worst], least_reads[worst]
+    passed = ratio <= MAX_RATIO and worst_reads <= worst_least and steady_writes == 0
 
     table: list[tuple[str, str]] = [
         ("resources", f"{total} ({COUNT // len(kinds)} of each kind); {updated} updated (Invitations have no update)"),
         ("lifecycle calls (create + update + delete)", f"{lifecycle} against a minimum of {least}"),
         ("lifecycle / minimum", f"{ratio:.3f} (target <= {MAX_RATIO:g}){over(ratio, MAX_RATIO)}"),
-        ("  with a confirming read per delete allowed", f"{ratio_confirmed:.3f} (minimum {least + confirm})"),
     ]
     for phase in ("create", "update", "delete"):
         table.append((f"{phase} calls", f"{sum(measured[phase].values())} (minimum {sum(minimum[phase].values())})"))
@@ -220,11 +219,20 @@ def run(out: Path) -> Result:
         ),
         ("  reads per resource per resync", f"{reads_all:.3f}, every read counted (target <= 1){over(reads_all, 1.0)}"),
         ("  the same, all but connectors and shared reads", f"{reads_plain:.3f}"),
-        ("  the most of any kind", f"{worst_reads:.3f} ({worst}; target <= 1){over(worst_reads, 1.0)}"),
+        (
+            "  the most of any kind, against its minimum",
+            f"{worst_reads:.3f} ({worst}; target <= {worst_least:.3g}){over(worst_reads, worst_least)}",
+        ),
         ("  writes", f"{steady_writes} (target 0){over(steady_writes, 0)}"),
     ]
     for kind in sorted(kinds):
-        table.append((f"  {kind}", f"{reads[kind]} reads / {reconciles[kind]:.0f} resyncs = {per_resync[kind]:.3f}"))
+        table.append(
+            (
+                f"  {kind}",
+                f"{reads[kind]} reads / {reconciles[kind]:.0f} resyncs = {per_resync[kind]:.3f} "
+                f"(minimum {least_reads[kind]:.3g})",
+            )
+        )
     table += [
         (
             "  connector lists (one per cluster shared)",
@@ -238,12 +246,12 @@ def run(out: Path) -> Result:
         name="efficiency",
         metrics={
             "lifecycle_ratio": ratio,
-            "lifecycle_ratio_with_confirm": ratio_confirmed,
             "reads_per_resync": reads_all,
             "worst_kind_reads_per_resync": worst_reads,
+            "worst_kind_reads_minimum": worst_least,
             "steady_writes": steady_writes,
         },
-        target=f"lifecycle_ratio<={MAX_RATIO:g},worst_kind_reads_per_resync<=1,steady_writes=0",
+        target=f"lifecycle_ratio<={MAX_RATIO:g},worst_kind_reads_per_resync<=worst_kind_reads_minimum,steady_writes=0",
         passed=passed,
         table=table,
     )

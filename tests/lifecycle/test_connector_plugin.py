@@ -623,4 +623,7 @@ def test_ccpm_deletion_policy(
         assert not emulator.calls("DELETE", f"/ccpm/v1/plugins/{plugin_id}*")
     else:
         assert ccpm.plugin(plugin_id) is None
-        assert emulator.calls("DELETE", f"/ccpm/v1/plugins/{plugin_id}/versions/{version_id}")
+        # One DELETE of the plugin, which takes its versions with it: none is deleted on its own.
+        assert len(emulator.calls("DELETE", f"/ccpm/v1/plugins/{plugin_id}")) == 1
+        assert not emulator.calls("DELETE", f"/ccpm/v1/plugins/{plugin_id}/versions/*")
+        assert version_id not in emulator.core.state.ccpm_versions

@@ -21,8 +21,10 @@ from starlette.routing import Route
 from ccloud_emulator import Emulator, Timing
 from ccloud_operator.confluent import ConfluentClient, Credentials, RetryPolicy
 from ccloud_operator.reconcile import engine
+from ccloud_operator.reconcile.engine import RESYNC_ANNOTATION
 from ccloud_operator.reconcile.kinds.connector_plugin import ConnectorPluginReconciler
-from ccloud_operator.reconcile.outcome import Ready, Retry, Terminal, Waiting
+from ccloud_operator.reconcile.outcome import Outcome, Ready, Retry, Terminal, Waiting
+from ccloud_operator.reconcile.shared import SharedReads
 from ccloud_operator.resources.connector_plugin import CONNECTOR_PLUGIN
 
 from .conftest import Harness
@@ -92,6 +94,26 @@ async def status(h: Harness, name: str) -> dict[str, Any]:
     return found
 
 
+async def settle(h: Harness, name: str, tries: int = 4) -> Outcome:
+    """Reconcile until the outcome is no longer a short wait (a version PROCESSING on the first look)."""
+    outcome: Outcome = Waiting("", "", 0)
+    for _ in range(tries):
+        outcome = await h.reconcile(PLUGIN, name)
+        if not isinstance(outcome, Waiting):
+            return outcome
+    return outcome
+
+
+def patch(h: Harness, name: str, body: dict[str, Any]) -> None:
+    kubernetes.client.CustomObjectsApi(h.api).patch_namespaced_custom_object(
+        CONNECTOR_PLUGIN.group, CONNECTOR_PLUGIN.version, h.namespace, CONNECTOR_PLUGIN.plural, name, body
+    )
+
+
+def calls(emulator: Emulator) -> list[tuple[str, str]]:
+    return [(r.method, r.path) for r in emulator.requests]
+
+
 async def test_a_ccpm_plugin_and_its_version_reach_ready(h: Harness, emulator: Emulator) -> None:
     h.create(CONNECTOR_PLUGIN, "datagen", ccpm(emulator, version()))
     outcome = await h.reconcile(PLUGIN, "datagen")
@@ -108,7 +130,11 @@ async def test_a_ccpm_plugin_and_its_version_reach_ready(h: Harness, emulator: E
     # At rest: one more reconcile reads and writes nothing new.
     emulator.clear_requests()
     assert await h.reconcile(PLUGIN, "datagen") == Ready("Ready")
-    assert [r.method for r in emulator.requests] == ["GET", "GET"]  # the plugin and its versions
+    # Its versions, and its environment's plugin list (shared: see the test of many plugins at rest)
+    assert sorted((r.method, r.path) for r in emulator.requests) == [
+        ("GET", "/ccpm/v1/plugins"),
+        ("GET", f"/ccpm/v1/plugins/{found['id']}/versions"),
+    ]
 
 
 async def test_a_wrong_sha256_names_the_version_and_both_digests_and_uploads_nothing(
@@ -321,3 +347,123 @@ async def test_an_archive_host_that_does_not_answer_is_retried_with_backoff(h: H
         delays.append(outcome.after)
     assert delays[0] < delays[1] < delays[2] <= h.ctx.settings.retry_cap_seconds, delays
     assert emulator.calls("POST", "/ccpm/v1/presigned-upload-url") == []
+
+
+# -- what each reconcile and deletion costs -----------------------------------------------------------
+
+
+async def test_at_rest_each_plugin_lists_its_versions_and_they_share_one_plugin_list(
+    h: Harness, emulator: Emulator
+) -> None:
+    names = ["rest-a", "rest-b", "rest-c"]
+    for name in names:
+        h.create(CONNECTOR_PLUGIN, name, ccpm(emulator, version()))
+        assert await settle(h, name) == Ready("Ready")
+    ids = [(await status(h, name))["id"] for name in names]
+    emulator.clear_requests()
+    for name in names:
+        assert await h.reconcile(PLUGIN, name) == Ready("Ready")
+    # No answer but a plugin's own list carries its versions; the environment's list carries every
+    # plugin's fields, so a resync costs one read of its own, not a GET of the plugin as well.
+    assert sorted(calls(emulator)) == sorted(
+        [("GET", "/ccpm/v1/plugins"), *(("GET", f"/ccpm/v1/plugins/{i}/versions") for i in ids)]
+    )
+
+
+async def test_drift_is_seen_within_one_resync_interval_and_never_acted_on_from_an_old_list(
+    h: Harness, emulator: Emulator
+) -> None:
+    clock = [1000.0]
+    h.ctx.shared = SharedReads(ttl=30.0, clock=lambda: clock[0])
+    h.create(CONNECTOR_PLUGIN, "drifting", ccpm(emulator, version(), description="mine"))
+    h.create(CONNECTOR_PLUGIN, "neighbour", ccpm(emulator, version()))
+    assert await settle(h, "drifting") == Ready("Ready")
+    assert await settle(h, "neighbour") == Ready("Ready")
+    patch(h, "drifting", {"metadata": {"annotations": {RESYNC_ANNOTATION: "5"}}})
+    plugin_id = (await status(h, "drifting"))["id"]
+
+    async def described(text: str) -> None:
+        async with confluent(emulator) as client:
+            await client.plugins.update(plugin_id, emulator.environment_id, description=text)
+
+    await described("changed by hand")
+    assert await h.reconcile(PLUGIN, "neighbour") == Ready("Ready")  # the shared list it reads shows the drift
+    await described("mine")  # put back by hand, after that list
+    clock[0] += 1
+    emulator.clear_requests()
+    assert await h.reconcile(PLUGIN, "drifting") == Ready("Ready")
+    # The shared list said "changed by hand": read by ID before writing, and nothing to write.
+    assert calls(emulator) == [
+        ("GET", f"/ccpm/v1/plugins/{plugin_id}"),
+        ("GET", f"/ccpm/v1/plugins/{plugin_id}/versions"),
+    ]
+
+    h.ctx.shared.invalidate(emulator.api_key, ("ccpm-plugins", emulator.environment_id))
+    assert await h.reconcile(PLUGIN, "neighbour") == Ready("Ready")  # a shared list that shows "mine"
+    await described("changed again")
+    clock[0] += 6  # past its resync interval of 5 s, within the shared reads' 30
+    emulator.clear_requests()
+    assert await h.reconcile(PLUGIN, "drifting") == Ready("Ready")
+    assert ("PATCH", f"/ccpm/v1/plugins/{plugin_id}") in calls(emulator)
+    assert emulator.core.state.ccpm_plugins[plugin_id].description == "mine"
+
+
+async def test_a_description_change_is_one_patch_and_the_wake_right_after_reads_no_versions(
+    h: Harness, emulator: Emulator
+) -> None:
+    h.create(CONNECTOR_PLUGIN, "described", ccpm(emulator, version(), description="first"))
+    assert await settle(h, "described") == Ready("Ready")
+    plugin_id = (await status(h, "described"))["id"]
+    patch(h, "described", {"spec": {"description": "second"}})
+    emulator.clear_requests()
+    assert await h.reconcile(PLUGIN, "described") == Ready("Ready")
+    assert calls(emulator) == [
+        ("GET", f"/ccpm/v1/plugins/{plugin_id}"),  # by ID: the spec changed
+        ("PATCH", f"/ccpm/v1/plugins/{plugin_id}"),
+        ("GET", f"/ccpm/v1/plugins/{plugin_id}/versions"),
+    ]
+    assert emulator.core.state.ccpm_plugins[plugin_id].description == "second"
+    # A CustomConnector whose spec changes wakes the plugin whose version it uses, often at once (as
+    # the benchmark's update of both does): that reconcile shares the versions list just read.
+    emulator.clear_requests()
+    assert await h.reconcile(PLUGIN, "described") == Ready("Ready")
+    assert calls(emulator) == [("GET", "/ccpm/v1/plugins")]  # after the PATCH, the shared list afresh
+
+
+async def test_deleting_a_plugin_is_one_delete_that_takes_its_versions(h: Harness, emulator: Emulator) -> None:
+    h.create(CONNECTOR_PLUGIN, "two-versions", ccpm(emulator, version(), version("0.7.0", "/other.zip")))
+    assert await settle(h, "two-versions") == Ready("Ready")
+    plugin_id = (await status(h, "two-versions"))["id"]
+    emulator.clear_requests()
+    obj = await h.object(CONNECTOR_PLUGIN, "two-versions")
+    assert (await engine.delete(h.ctx, PLUGIN, h.target(obj, CONNECTOR_PLUGIN))).reason == "Deleted"
+    assert calls(emulator) == [("DELETE", f"/ccpm/v1/plugins/{plugin_id}")]
+    assert plugin_id not in emulator.core.state.ccpm_plugins
+    assert [v for v in emulator.core.state.ccpm_versions.values() if v.plugin_id == plugin_id] == []
+
+
+async def test_a_plugin_run_by_a_connector_outside_kubernetes_waits_and_goes_once_it_stops(
+    h: Harness, emulator: Emulator
+) -> None:
+    h.create(CONNECTOR_PLUGIN, "run-outside", ccpm(emulator, version()))
+    assert await settle(h, "run-outside") == Ready("Ready")
+    plugin_id = (await status(h, "run-outside"))["id"]
+    config = {
+        "confluent.connector.type": "CUSTOM",
+        "confluent.custom.plugin.id": plugin_id,
+        "confluent.custom.plugin.version": "0.6.7",
+        "kafka.api.key": "K",
+        "kafka.api.secret": "S",
+    }
+    async with confluent(emulator) as client:
+        await client.connectors.create(emulator.environment_id, emulator.kafka_cluster_id, "outside", config)
+    obj = await h.object(CONNECTOR_PLUGIN, "run-outside")
+    waiting = await engine.delete(h.ctx, PLUGIN, h.target(obj, CONNECTOR_PLUGIN))
+    assert isinstance(waiting, Waiting) and waiting.reason == "InUse", waiting
+    assert f"Plugin {plugin_id} is in use in Confluent" in waiting.message and "outside" in waiting.message
+    assert [v.version for v in emulator.core.state.ccpm_versions.values() if v.plugin_id == plugin_id] == ["0.6.7"]
+    async with confluent(emulator) as client:
+        await client.connectors.delete(emulator.environment_id, emulator.kafka_cluster_id, "outside")
+    obj = await h.object(CONNECTOR_PLUGIN, "run-outside")
+    assert (await engine.delete(h.ctx, PLUGIN, h.target(obj, CONNECTOR_PLUGIN))).reason == "Deleted"
+    assert plugin_id not in emulator.core.state.ccpm_plugins

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,11 +32,11 @@ from ccloud_operator.logs import about
 from ccloud_operator.metrics import Metrics, QueueState
 from ccloud_operator.reconcile import engine
 from ccloud_operator.reconcile.conditions import READY, conditions_for, ready_of
-from ccloud_operator.reconcile.engine import RESYNC_ANNOTATION, KindReconciler
+from ccloud_operator.reconcile.engine import KindReconciler
 from ccloud_operator.reconcile.outcome import Outcome, Paused, Ready, Retry, Terminal, Waiting
 from ccloud_operator.reconcile.queue import WorkQueue
 from ccloud_operator.reconcile.references import SECRET, ObjectKey, Role, owner_of
-from ccloud_operator.reconcile.session import Context, Target, ref_for
+from ccloud_operator.reconcile.session import Context, Target, ref_for, resync_interval
 from ccloud_operator.resources.base import GROUP, Condition, ConditionStatus
 
 __all__ = ["CREDENTIALS_FINALIZER", "FINALIZER", "Controller", "object_log"]
@@ -59,6 +59,7 @@ class _Seen:
     signature: tuple[Any, ...]
     failures: int = 0
     ready: ConditionStatus = ConditionStatus.UNKNOWN  # its Ready condition, as last read or written
+    uses: frozenset[ObjectKey] = frozenset()  # the parts (plugin versions) its spec uses
 
 
 class Controller:
@@ -125,21 +126,28 @@ class Controller:
         seen = self._seen.get(key)
         if seen is not None and seen.signature == signature:
             return  # a status write (ours, most likely): nothing to act on
+        uses = self._uses(key, body)
         if seen is None:
-            self._seen[key] = _Seen(signature, ready=_ready_in(body))
+            self._seen[key] = _Seen(signature, ready=_ready_in(body), uses=uses)
         else:
             seen.signature = signature
             seen.failures = 0
-            self._wake_owners(key, body)  # a version it no longer uses may be deleted now
+            self._wake_owners(seen.uses - uses)  # a version it no longer uses may be deleted now
+            seen.uses = uses
         self.queue.wake(key)
 
-    def _wake_owners(self, key: ObjectKey, body: Mapping[str, Any]) -> None:
-        """Wake the owners of the parts (plugin versions) this object uses: they wait on it to remove one."""
+    def _uses(self, key: ObjectKey, body: Mapping[str, Any]) -> frozenset[ObjectKey]:
+        """The parts of other objects (plugin versions) this object's spec uses."""
         kind = self.kinds.get(key.plural)
         if kind is None:
-            return
-        for ref in engine.references_of(self.ctx, kind, key.namespace, key.name, body.get("spec") or {}):
-            if ref.role is not Role.USES or (owner := owner_of(ref.target)) is None:
+            return frozenset()
+        refs = engine.references_of(self.ctx, kind, key.namespace, key.name, body.get("spec") or {})
+        return frozenset(ref.target for ref in refs if ref.role is Role.USES)
+
+    def _wake_owners(self, parts: Iterable[ObjectKey]) -> None:
+        """Wake the owners of `parts` (plugin versions): an owner waits on its users to remove one."""
+        for part in parts:
+            if (owner := owner_of(part)) is None:
                 continue
             owners = {owner} if owner.namespace else self.ctx.ids.holders(owner.plural, owner.name)
             for found in owners:
@@ -215,7 +223,7 @@ class Controller:
         # Whoever waited on it (to be Ready, or to be gone before deleting) looks again.
         for referrer in self.ctx.references.referrers(key, (Role.DEPENDENCY,)):
             self.queue.wake(referrer)
-        self._wake_owners(key, body)
+        self._wake_owners(self._uses(key, body))
         kind = self.kinds.get(key.plural)
         if kind is None:
             return
@@ -367,13 +375,7 @@ class Controller:
         return QueueState(due=self.queue.waiting, scheduled=len(self.queue), busy=self.queue.busy)
 
     def _resync(self, annotations: Mapping[str, str]) -> float:
-        base = self.ctx.settings.resync_seconds
-        raw = annotations.get(RESYNC_ANNOTATION)
-        if raw:
-            try:
-                base = max(float(raw), 1.0)
-            except ValueError:
-                log.warning("ignoring %s=%r: not a number of seconds", RESYNC_ANNOTATION, raw)
+        base = resync_interval(self.ctx.settings, annotations)
         return base * (1 + random.uniform(0, self.ctx.settings.resync_jitter))  # noqa: S311
 
     def _backoff(self, key: ObjectKey) -> float:

@@ -25,6 +25,7 @@ from ccloud_operator.reconcile.conditions import READY, conditions_for, merge_co
 from ccloud_operator.reconcile.outcome import Outcome, Paused, Ready, Retry, Terminal, Waiting, classify
 from ccloud_operator.reconcile.references import Reference, Role, credentials_reference
 from ccloud_operator.reconcile.session import (
+    RESYNC_ANNOTATION,
     Context,
     Session,
     SpecT,
@@ -43,7 +44,7 @@ __all__ = [
     "KindReconciler",
     "backoff",
     "delete",
-    "delete_confirmed",
+    "delete_resource",
     "reconcile",
     "references_of",
 ]
@@ -51,7 +52,6 @@ __all__ = [
 log = logging.getLogger("ccloud_operator.reconcile")
 
 PAUSED_ANNOTATION = f"{GROUP}/paused"
-RESYNC_ANNOTATION = f"{GROUP}/resync-interval"
 CREDENTIAL_KEYS = ("apiKey", "apiSecret")
 
 
@@ -280,11 +280,12 @@ def _session(
     )
 
 
-async def delete_confirmed(remove: Callable[[], Awaitable[None]], read: Callable[[], Awaitable[object]]) -> bool:
-    """Delete, then read to be sure: True when the resource is gone, False while it still shows.
+async def delete_resource(remove: Callable[[], Awaitable[None]], read: Callable[[], Awaitable[object]]) -> None:
+    """Delete with `remove`: done when Confluent takes it (every delete of ours answers 2xx once done)
+    or says it is gone already (404).
 
-    A 403 on the delete is the credential's refusal, unless a read says the resource is gone already;
-    it is raised (`Forbidden`) so the finalizer stays and the condition says which role is missing.
+    A 403 is the credential's refusal, unless `read` says the resource is gone already: then it is
+    raised (`Forbidden`), so the finalizer stays and the condition says which role is missing.
     """
     try:
         await remove()
@@ -294,13 +295,8 @@ async def delete_confirmed(remove: Callable[[], Awaitable[None]], read: Callable
         try:
             await read()
         except NotFound:
-            return True
+            return
         raise
-    try:
-        await read()
-    except NotFound:
-        return True
-    return False
 
 
 async def _credentials(ctx: Context, target: Target, spec: CommonSpec) -> tuple[Credential, str] | Waiting | Terminal:

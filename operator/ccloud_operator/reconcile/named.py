@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from ccloud_operator.confluent import Conflict, NotFound
-from ccloud_operator.reconcile.engine import delete_confirmed
+from ccloud_operator.reconcile.engine import delete_resource
 from ccloud_operator.reconcile.outcome import Outcome, Ready, Terminal, Waiting
 from ccloud_operator.reconcile.session import Session
 from ccloud_operator.resources.base import AdoptionPolicy, ManagementPolicy
@@ -134,11 +134,5 @@ async def delete_named(s: Session[Any, Any], named: Named[R]) -> Outcome:
     if target is None:
         return Ready("Deleted", "Nothing to delete.")
     gone_id = target
-    gone = await delete_confirmed(lambda: named.delete(gone_id), lambda: named.get(gone_id))
-    if not gone:
-        return Waiting(
-            "Deleting",
-            f"{named.what} {gone_id} is still visible in Confluent Cloud.",
-            after=s.ctx.settings.wait_seconds,
-        )
+    await delete_resource(lambda: named.delete(gone_id), lambda: named.get(gone_id))
     return Ready("Deleted", f"{named.what} {gone_id} deleted.")

@@ -30,13 +30,27 @@ from ccloud_operator.reconcile.conditions import READY
 from ccloud_operator.reconcile.references import ObjectKey, ReferenceIndex, Role
 from ccloud_operator.reconcile.shared import SharedReads
 from ccloud_operator.resources import KINDS
-from ccloud_operator.resources.base import CommonSpec, CommonStatus, Condition, ConditionStatus, PendingCreate
+from ccloud_operator.resources.base import GROUP, CommonSpec, CommonStatus, Condition, ConditionStatus, PendingCreate
 from ccloud_operator.resources.kinds import Kind
 from ccloud_operator.settings import Settings
 
 __all__ = ["Context", "Dependency", "IdIndex", "Session", "SpecT", "StatusT", "Target", "ref_for", "write_status"]
 
 log = logging.getLogger("ccloud_operator.reconcile")
+
+RESYNC_ANNOTATION = f"{GROUP}/resync-interval"
+
+
+def resync_interval(settings: Settings, annotations: Mapping[str, str]) -> float:
+    """An object's resync interval in seconds: its resync-interval annotation's, else the operator's."""
+    raw = annotations.get(RESYNC_ANNOTATION)
+    if raw:
+        try:
+            return max(float(raw), 1.0)
+        except ValueError:
+            log.warning("ignoring %s=%r: not a number of seconds", RESYNC_ANNOTATION, raw)
+    return settings.resync_seconds
+
 
 SpecT = TypeVar("SpecT", bound=CommonSpec)
 StatusT = TypeVar("StatusT", bound=CommonStatus)
@@ -257,6 +271,11 @@ class Session(Generic[SpecT, StatusT]):
     @property
     def ref(self) -> ObjectRef:
         return self.target.ref
+
+    @property
+    def resync_seconds(self) -> float:
+        """How often this object is resynced (its annotation may shorten the operator's interval)."""
+        return resync_interval(self.ctx.settings, self.target.annotations)
 
     @property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ccloud_operator.confluent import Cluster, NotFound
 from ccloud_operator.confluent.iam import ApiKey
 from ccloud_operator.kube import SecretView
-from ccloud_operator.reconcile.engine import BaseReconciler, delete_confirmed
+from ccloud_operator.reconcile.engine import BaseReconciler, delete_resource
 from ccloud_operator.reconcile.outcome import Outcome, Ready, Terminal, Waiting
 from ccloud_operator.reconcile.references import SECRET, ObjectKey, Reference, Role
 from ccloud_operator.reconcile.session import Session
@@ -334,15 +334,7 @@ class ApiKeyReconciler(BaseReconciler[ApiKeySpec, ApiKeyStatus]):
             )
         if s.status.id is not None:
             key_id = s.status.id
-            gone = await delete_confirmed(
-                lambda: s.client.api_keys.delete(key_id), lambda: s.client.api_keys.get(key_id)
-            )
-            if not gone:
-                return Waiting(
-                    "Deleting",
-                    f"API key {key_id} is still visible in Confluent Cloud.",
-                    after=s.ctx.settings.wait_seconds,
-                )
+            await delete_resource(lambda: s.client.api_keys.delete(key_id), lambda: s.client.api_keys.get(key_id))
             s.log.info("API key %s deleted", key_id)
         secret_name = s.status.secret_name or s.spec.secret.name or s.ref.name
         secret = await s.ctx.kube.read_secret(s.ref.namespace, secret_name)
@@ -357,7 +349,7 @@ def _adoptable(s: KeySession, secret: SecretView) -> bool:
 
 async def _delete_key(s: KeySession, key_id: str) -> None:
     """Delete a key we no longer need; gone already is fine, a refusal (403) is raised."""
-    await delete_confirmed(lambda: s.client.api_keys.delete(key_id), lambda: s.client.api_keys.get(key_id))
+    await delete_resource(lambda: s.client.api_keys.delete(key_id), lambda: s.client.api_keys.get(key_id))
     s.log.info("API key %s deleted", key_id)
 
 

@@ -6,6 +6,13 @@ verified against sha256, uploaded through the presigned flow of the plugin's clo
 from the list is deleted, and a version whose archive or classes changed is refused (versions are
 immutable: a new one is needed). Each version's create is checkpointed on its own status entry, so a
 crash between upload and create leaves neither a duplicate version nor a reused upload.
+
+What a CCPM plugin reads: its versions list, once a reconcile (no other answer carries the versions,
+and a 404 from it says the plugin is gone), and its own fields from its environment's plugin list,
+shared by every plugin of that environment and read at least once per resync interval; by ID after a
+spec change, and before acting on a difference the shared list showed. Reconciles a moment apart (a
+connector that changes wakes the plugin whose version it uses) share the versions list too.
+Deleting the plugin deletes its versions with it: one DELETE, not one per version.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from pydantic.alias_generators import to_camel
 from ccloud_operator.confluent import ApiError, Conflict, NotFound, Plugin, PluginVersion, VersionPhase
 from ccloud_operator.confluent import ConnectorClass as RemoteClass
 from ccloud_operator.confluent.custom_plugins import CustomConnectorPlugin
-from ccloud_operator.reconcile.engine import BaseReconciler, delete_confirmed
+from ccloud_operator.reconcile.engine import BaseReconciler, delete_resource
 from ccloud_operator.reconcile.kinds.plugin_archives import ArchiveProblem, obtain_and_upload
 from ccloud_operator.reconcile.outcome import Outcome, Ready, Terminal, Waiting
 from ccloud_operator.reconcile.references import CONFIGMAP, SECRET, ObjectKey, Reference, Role, part_of
@@ -182,6 +189,8 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
     async def _observe(self, s: PluginSession, name: str) -> Plugin | CustomConnectorPlugin | None:
         wanted = s.status.id or s.spec.adopt_id
         if wanted is not None:
+            if s.spec.legacy is None and (listed := await _listed(s, wanted)) is not None:
+                return listed
             try:
                 return await self._get(s, wanted)
             except NotFound:
@@ -234,6 +243,7 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
                 "set spec.adoptionPolicy: AdoptOrCreate to adopt it, or choose another spec.displayName.",
             )
         await s.created(plugin.id)
+        _forget_plugins(s)
         return plugin, True
 
     async def _observe_by_name(self, s: PluginSession, name: str) -> Plugin | CustomConnectorPlugin | None:
@@ -259,9 +269,11 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
         self, s: PluginSession, remote: Plugin | CustomConnectorPlugin, patch: PluginRequest
     ) -> Plugin | CustomConnectorPlugin:
         if isinstance(remote, Plugin):
-            return await s.client.plugins.update(
+            updated = await s.client.plugins.update(
                 remote.id, str(s.spec.environment), display_name=patch.display_name, description=patch.description
             )
+            _forget_plugins(s)
+            return updated
         return await s.client.custom_plugins.update(
             remote.id,
             display_name=patch.display_name,
@@ -276,9 +288,8 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
         self, s: PluginSession, plugin_id: str, observe_only: bool, known: list[PluginVersion] | None = None
     ) -> Outcome:
         """`known`: the plugin's versions when the caller knows them (none, for a plugin it just made)."""
-        environment = str(s.spec.environment)
         if known is None:
-            known = await s.client.plugin_versions.list(plugin_id, environment)
+            known = await _versions(s, plugin_id)
         remote = {v.spec.version: v for v in known}
         recorded = {v.version: v for v in s.status.versions}
         entries: list[VersionStatus] = []
@@ -320,7 +331,7 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
         for version, have in remote.items():
             # Only what this object listed before and no longer does: an adopted plugin's other versions stay.
             if version not in listed and version in recorded and not observe_only:
-                if users := _users(s, plugin_id, version):
+                if users := await _users(s, plugin_id, version):
                     kept.append(f"version {version} is used by {users}")
                     entries.append(recorded[version])
                     continue
@@ -382,6 +393,8 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
                     await s.created(have.id, at=entry)
                     return have
             raise
+        finally:
+            _forget_versions(s, plugin_id)
         await s.created(made.id, at=entry)
         return made
 
@@ -412,39 +425,37 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
             return Ready("Deleted", "Nothing to delete.")
         pid = plugin_id
         if s.spec.legacy is not None:
-            gone = await delete_confirmed(
-                lambda: s.client.custom_plugins.delete(pid), lambda: s.client.custom_plugins.get(pid)
-            )
+            await delete_resource(lambda: s.client.custom_plugins.delete(pid), lambda: s.client.custom_plugins.get(pid))
         else:
             environment = str(s.spec.environment)
-            versions = await _versions_or_none(s, pid, environment)
-            if used := [f"version {v.spec.version} by {u}" for v in versions if (u := _users(s, pid, v.spec.version))]:
-                return Waiting(
-                    "InUse",
-                    f"Plugin {pid} is in use ({'; '.join(used)}): it is deleted once no connector uses it.",
-                    after=s.ctx.settings.wait_seconds * 5,
+            # Connectors that name the plugin by ID (by name, they hold the delete as dependents).
+            known = sorted({v.version for v in s.status.versions} | {v.version for v in s.spec.versions})
+            if used := [f"version {v} by {u}" for v in known if (u := await _users(s, pid, v))]:
+                return _in_use(s, f"Plugin {pid} is in use ({'; '.join(used)})")
+            try:
+                # Confluent deletes a plugin's versions with it, and refuses while a connector runs one.
+                await delete_resource(
+                    lambda: s.client.plugins.delete(pid, environment), lambda: s.client.plugins.get(pid, environment)
                 )
-            for have in versions:
-                await _delete_version(s, pid, have.id)
-            gone = await delete_confirmed(
-                lambda: s.client.plugins.delete(pid, environment), lambda: s.client.plugins.get(pid, environment)
-            )
-        if not gone:
-            return Waiting(
-                "Deleting", f"Plugin {pid} is still visible in Confluent Cloud.", after=s.ctx.settings.wait_seconds
-            )
+            except ApiError as exc:
+                if exc.code != "plugin_in_use":
+                    raise
+                return _in_use(s, f"Plugin {pid} is in use in Confluent ({exc.detail or exc.code})")
+            finally:
+                _forget_plugins(s)
+                _forget_versions(s, pid)
         return Ready("Deleted", f"Plugin {pid} deleted.")
 
 
-def _users(s: PluginSession, plugin_id: str, version: str) -> str:
+async def _users(s: PluginSession, plugin_id: str, version: str) -> str:
     """The CustomConnectors that run or want `version` (by this object's name or by the plugin's ID)."""
     by_name = part_of(s.target.key, version)
     by_id = part_of(ObjectKey(s.ref.plural, "", plugin_id), version)
-    found = s.ctx.references.referrers(by_name, (Role.USES,)) | s.ctx.references.referrers(by_id, (Role.USES,))
-    if not found:
+    indexed = s.ctx.references.referrers(by_name, (Role.USES,)) | s.ctx.references.referrers(by_id, (Role.USES,))
+    if not indexed or not (found := await s.ctx.existing(indexed, enough=6)):
         return ""
     names = sorted(f"{k.namespace}/{k.name}" for k in found)
-    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    shown = ", ".join(names[:5]) + (" and more" if len(names) > 5 else "")
     return f"CustomConnector{'s' if len(names) > 1 else ''} {shown}"
 
 
@@ -453,17 +464,75 @@ def _archive_changed(want: VersionSpec, entry: VersionStatus) -> bool:
     return bool(sha and entry.sha256 and entry.sha256.lower() != sha)
 
 
-async def _versions_or_none(s: PluginSession, plugin_id: str, environment: str) -> list[PluginVersion]:
-    try:
-        return await s.client.plugin_versions.list(plugin_id, environment)
-    except NotFound:
-        return []
+def _in_use(s: PluginSession, why: str) -> Waiting:
+    return Waiting("InUse", f"{why}: it is deleted once no connector uses it.", after=s.ctx.settings.wait_seconds * 5)
 
 
 async def _delete_version(s: PluginSession, plugin_id: str, version_id: str) -> None:
     environment = str(s.spec.environment)
-    await delete_confirmed(
-        lambda: s.client.plugin_versions.delete(plugin_id, version_id, environment),
-        lambda: s.client.plugin_versions.get(plugin_id, version_id, environment),
-    )
+    try:
+        await delete_resource(
+            lambda: s.client.plugin_versions.delete(plugin_id, version_id, environment),
+            lambda: s.client.plugin_versions.get(plugin_id, version_id, environment),
+        )
+    finally:
+        _forget_versions(s, plugin_id)
     await s.event("Normal", "VersionDeleted", f"Deleted plugin version {version_id} of {plugin_id}.")
+
+
+# -- what plugins share ----------------------------------------------------------------------------
+
+
+def _plugins_scope(s: PluginSession) -> tuple[str, str]:
+    return ("ccpm-plugins", str(s.spec.environment))
+
+
+def _versions_scope(s: PluginSession, plugin_id: str) -> tuple[str, str, str]:
+    # The scope a CustomConnector naming the plugin by ID reads too: it shares these lists.
+    return ("plugin-versions", str(s.spec.environment), plugin_id)
+
+
+def _forget_plugins(s: PluginSession) -> None:
+    s.ctx.shared.invalidate(s.client.credentials.key, _plugins_scope(s))
+
+
+def _forget_versions(s: PluginSession, plugin_id: str) -> None:
+    s.ctx.shared.invalidate(s.client.credentials.key, _versions_scope(s, plugin_id))
+
+
+async def _listed(s: PluginSession, plugin_id: str) -> Plugin | None:
+    """The plugin as its environment's shared list shows it, when that is enough; None: read it by ID.
+
+    The list may be as old as one resync interval (every plugin of the environment shares it), so drift
+    is still seen within one. After a spec change, where the list differs from the spec, and where it
+    does not show the plugin (it may predate it), the plugin is read by ID: what is written or reported
+    is never from an old read, and only a read by ID says a plugin is gone.
+    """
+    if s.status.observed_generation != s.target.generation:
+        return None
+    environment = str(s.spec.environment)
+    plugins: list[Plugin] = await s.shared_read(
+        _plugins_scope(s), lambda: s.client.plugins.list(environment), newer_than=s.began - s.resync_seconds
+    )
+    found = next((p for p in plugins if p.id == plugin_id), None)
+    return found if found is not None and update_request(s.spec, s.ref.name, found) is None else None
+
+
+async def _versions(s: PluginSession, plugin_id: str) -> list[PluginVersion]:
+    """The plugin's versions: a list begun by this reconcile, or a moment before it when nothing waits to
+    change (a reconcile woken right after another shares its list); a 404 says the plugin is gone."""
+    settled = s.status.observed_generation == s.target.generation and all(
+        v.id and v.pending_create is None and v.phase == Phase.READY for v in s.status.versions
+    )
+    newer_than = s.began - s.ctx.settings.wait_seconds if settled else s.began
+    environment = str(s.spec.environment)
+    try:
+        versions: list[PluginVersion] = await s.shared_read(
+            _versions_scope(s, plugin_id),
+            lambda: s.client.plugin_versions.list(plugin_id, environment),
+            newer_than=newer_than,
+        )
+    except NotFound:
+        _forget_plugins(s)  # the shared list showed a plugin that is gone: the next reconcile reads afresh
+        raise
+    return versions

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from ccloud_operator.confluent import Conflict, NotFound
 from ccloud_operator.confluent.connectors import ConnectorExpansion, ConnectorState, ConnectorStatus
 from ccloud_operator.reconcile.conditions import READY
-from ccloud_operator.reconcile.engine import BaseReconciler, delete_confirmed
+from ccloud_operator.reconcile.engine import BaseReconciler, delete_resource
 from ccloud_operator.reconcile.kinds.connector_config import Inputs, build_config, drift, plain_sensitive, trim
 from ccloud_operator.reconcile.outcome import Outcome, Ready, Terminal, Waiting
 from ccloud_operator.reconcile.references import SECRET, ObjectKey, Reference, Role, part_of
@@ -166,14 +166,13 @@ class CustomConnectorReconciler(BaseReconciler[CustomConnectorSpec, CustomConnec
             found = await _find(s, name, fresh=True)
             if found is None or (found.connector_id and s.holder(found.connector_id) is not None):
                 return Ready("Deleted", "Nothing to delete.")
-        gone = await delete_confirmed(
-            lambda: s.client.connectors.delete(env, cluster, name), lambda: s.client.connectors.get(env, cluster, name)
-        )
-        s.ctx.shared.invalidate(s.client.credentials.key, _scope(s))
-        if not gone:
-            return Waiting(
-                "Deleting", f"Connector {name} is still visible in Confluent Cloud.", after=s.ctx.settings.wait_seconds
+        try:
+            await delete_resource(
+                lambda: s.client.connectors.delete(env, cluster, name),
+                lambda: s.client.connectors.get(env, cluster, name),
             )
+        finally:
+            s.ctx.shared.invalidate(s.client.credentials.key, _scope(s))
         return Ready("Deleted", f"Connector {name} deleted.")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ccloud_operator.confluent.crn import scope_crn
 from ccloud_operator.confluent.rbac import RoleBinding
-from ccloud_operator.reconcile.engine import BaseReconciler, delete_confirmed
+from ccloud_operator.reconcile.engine import BaseReconciler, delete_resource
 from ccloud_operator.reconcile.named import Named, converge, delete_named
 from ccloud_operator.reconcile.outcome import Outcome, Ready, Terminal, Waiting
 from ccloud_operator.reconcile.references import ObjectKey, Reference, Role
@@ -108,7 +108,7 @@ def _record(s: BindingSession, remote: RoleBinding) -> None:
 
 
 async def _delete(s: BindingSession, binding_id: str) -> None:
-    await delete_confirmed(
+    await delete_resource(
         lambda: s.client.role_bindings.delete(binding_id), lambda: s.client.role_bindings.get(binding_id)
     )
 
