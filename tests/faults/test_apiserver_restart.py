@@ -16,7 +16,7 @@ from ccloud_testenv import workload
 
 from .conftest import Rig
 
-pytestmark = [pytest.mark.e2e, pytest.mark.faults]
+pytestmark = pytest.mark.e2e  # in every run: under a minute
 
 PER_KIND = 8
 

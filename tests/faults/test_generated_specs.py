@@ -35,7 +35,7 @@ from ccloud_testenv import workload
 
 from .conftest import GROUP, VERSION, Rig, ready_condition
 
-pytestmark = [pytest.mark.e2e, pytest.mark.faults]
+pytestmark = pytest.mark.e2e  # in every run: under a minute
 
 EXAMPLES_PER_KIND = 30
 SCHEMAS = {
