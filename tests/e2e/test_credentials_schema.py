@@ -61,3 +61,12 @@ def test_two_ways_or_a_bad_pool_are_refused(
 ) -> None:
     ok, output = apply(control_plane, namespace, spec)
     assert not ok and message in output, output
+
+
+@pytest.mark.parametrize("name", ["Creds", "a%b", "-creds", "creds-", "ccloud credentials", "Ç%creds"])
+def test_a_secret_name_kubernetes_could_never_serve_is_refused(
+    control_plane: ControlPlane, crds: None, namespace: str, name: str
+) -> None:
+    # The apiserver answers 400 to a read of such a name: admitted, it would leave the object unanswered.
+    ok, output = apply(control_plane, namespace, {"credentialsSecretRef": {"name": name}})
+    assert not ok and "spec.credentialsSecretRef.name" in output, output

@@ -13,6 +13,7 @@ from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
 from ccloud_operator.resources.base import (
+    OBJECT_NAME,
     AdoptionPolicy,
     CamelModel,
     CommonSpec,
@@ -237,7 +238,9 @@ OPERATION_GROUPS = ("MANAGEMENT", "SCHEMA", "FLINK", "KAFKA_MANAGEMENT", "KAFKA_
 class IpGroupRef(CamelModel):
     model_config = exactly_one("name", "id", "an ipGroups entry takes one of name or id")
 
-    name: str | None = Field(default=None, min_length=1, max_length=253, description="An IpGroup in this namespace.")
+    name: str | None = Field(
+        default=None, min_length=1, max_length=253, pattern=OBJECT_NAME, description="An IpGroup in this namespace."
+    )
     id: str | None = Field(
         default=None, pattern=r"^ipg-[a-z0-9]+$", description="An IP group's ID (ipg-…), managed elsewhere."
     )

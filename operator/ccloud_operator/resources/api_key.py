@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic.config import JsonDict
 
 from ccloud_operator.resources.base import (
+    OBJECT_NAME,
     CamelModel,
     CommonSpec,
     CommonStatus,
@@ -68,7 +69,7 @@ class OutputSecret(CamelModel):
         default=None,
         min_length=1,
         max_length=253,
-        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        pattern=OBJECT_NAME,
         description="Name of the Secret (in this namespace) that receives the key. Defaults to the ApiKey's name.",
     )
     template: dict[str, str] = Field(

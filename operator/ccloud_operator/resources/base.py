@@ -70,8 +70,14 @@ class AdoptionPolicy(StrEnum):
     ADOPT = "Adopt"
 
 
+# A Kubernetes object's name (a DNS subdomain): anything else the apiserver refuses to look up.
+OBJECT_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+
+
 class LocalObjectReference(CamelModel):
-    name: str = Field(min_length=1, max_length=253, description="Name of the object in this namespace.")
+    name: str = Field(
+        min_length=1, max_length=253, pattern=OBJECT_NAME, description="Name of the object in this namespace."
+    )
 
 
 POOL_ID = r"^pool-[A-Za-z0-9]+$"

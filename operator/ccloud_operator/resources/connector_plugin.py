@@ -13,6 +13,7 @@ from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
 from ccloud_operator.resources.base import (
+    OBJECT_NAME,
     AdoptionPolicy,
     CamelModel,
     CommonSpec,
@@ -64,12 +65,16 @@ class VersionPhase(StrEnum):
 
 
 class SecretKeyRef(CamelModel):
-    name: str = Field(min_length=1, max_length=253, description="Name of the Secret in this namespace.")
+    name: str = Field(
+        min_length=1, max_length=253, pattern=OBJECT_NAME, description="Name of the Secret in this namespace."
+    )
     key: str = Field(min_length=1, max_length=253, description="The key in the Secret whose value is used.")
 
 
 class ConfigMapKeyRef(CamelModel):
-    name: str = Field(min_length=1, max_length=253, description="Name of the ConfigMap in this namespace.")
+    name: str = Field(
+        min_length=1, max_length=253, pattern=OBJECT_NAME, description="Name of the ConfigMap in this namespace."
+    )
     key: str = Field(
         min_length=1, max_length=253, description="The key in the ConfigMap's binaryData holding the archive."
     )

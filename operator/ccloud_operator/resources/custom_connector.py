@@ -13,6 +13,7 @@ from pydantic import ConfigDict, Field, model_validator
 from pydantic.config import JsonValue
 
 from ccloud_operator.resources.base import (
+    OBJECT_NAME,
     AdoptionPolicy,
     CamelModel,
     CommonSpec,
@@ -76,7 +77,11 @@ class PluginRef(CamelModel):
     model_config = exactly_one("name", "id", "plugin takes exactly one of name or id")
 
     name: str | None = Field(
-        default=None, min_length=1, max_length=253, description="A ConnectorPlugin in this namespace."
+        default=None,
+        min_length=1,
+        max_length=253,
+        pattern=OBJECT_NAME,
+        description="A ConnectorPlugin in this namespace.",
     )
     id: str | None = Field(
         default=None,

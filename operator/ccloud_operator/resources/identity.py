@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
-from ccloud_operator.resources.base import AdoptionPolicy, CamelModel, CommonSpec, CommonStatus, immutable
+from ccloud_operator.resources.base import OBJECT_NAME, AdoptionPolicy, CamelModel, CommonSpec, CommonStatus, immutable
 from ccloud_operator.resources.kinds import AGE, ID, MESSAGE, READY, STATUS, Kind, PrinterColumn
 
 __all__ = [
@@ -146,6 +146,7 @@ class IdentityProviderRef(CamelModel):
         default=None,
         min_length=1,
         max_length=253,
+        pattern=OBJECT_NAME,
         description="An IdentityProvider in this namespace. The pool waits until it is Ready.",
     )
     id: str | None = Field(
