@@ -326,3 +326,45 @@ async def test_work_held_while_confluent_is_down_says_so_in_status(harness: Harn
     held = [c for c in seen if c["reason"] == "ConfluentUnavailable"]
     assert held and held[0]["status"] == "False" and "has not answered" in held[0]["message"]
     assert not client.governor.snapshot().unavailable
+
+
+async def test_a_new_key_waiting_to_propagate_is_probed_not_read_again(harness: Harness, emulator: Emulator) -> None:
+    emulator.timing.api_key_propagation = 0.5
+    await ready_owner(harness)
+    harness.create(API_KEY, "fresh", {"serviceAccount": {"name": "owner"}, "resource": {"kind": "Cloud"}})
+    assert (await harness.reconcile(KEY, "fresh")).reason == "WaitingForPropagation"
+    key_id = (await harness.object(API_KEY, "fresh"))["status"]["id"]
+    emulator.clear_requests()
+    await asyncio.sleep(0.6)
+
+    assert await harness.reconcile(KEY, "fresh") == Ready("Ready")
+
+    # The new key's own call says it exists: nothing with the operator's key, only the probe with the new one.
+    assert [(r.method, r.api_key) for r in emulator.requests] == [("GET", key_id)]
+    propagated = next(
+        c for c in (await harness.object(API_KEY, "fresh"))["status"]["conditions"] if c["type"] == "Propagated"
+    )
+    assert (propagated["status"], propagated["reason"]) == ("True", "KeyUsable")
+
+
+async def test_a_key_that_never_propagates_is_read_again_after_a_while(harness: Harness, emulator: Emulator) -> None:
+    emulator.timing.api_key_propagation = 3600.0
+    await ready_owner(harness)
+    harness.create(API_KEY, "stuck", {"serviceAccount": {"name": "owner"}, "resource": {"kind": "Cloud"}})
+    assert (await harness.reconcile(KEY, "stuck")).reason == "WaitingForPropagation"
+    key_id = (await harness.object(API_KEY, "stuck"))["status"]["id"]
+    async with confluent(emulator) as client:
+        await client.api_keys.delete(key_id)  # deleted by someone else while it propagated
+    emulator.clear_requests()
+    assert (await harness.reconcile(KEY, "stuck")).reason == "WaitingForPropagation"
+    assert [r.api_key for r in emulator.requests] == [key_id]  # trusted a while on its probe alone
+
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=31 * harness.ctx.settings.wait_seconds)
+    harness.ctx.now = lambda: later
+    emulator.clear_requests()
+    await harness.reconcile(KEY, "stuck")
+    status = (await harness.object(API_KEY, "stuck"))["status"]
+    assert ("GET", f"/iam/v2/api-keys/{key_id}", emulator.api_key) in [
+        (r.method, r.path, r.api_key) for r in emulator.requests
+    ]
+    assert status["id"] != key_id  # found gone, and made again

@@ -36,6 +36,8 @@ __all__ = ["ApiKeyReconciler", "KeyRequest", "create_request", "render_secret", 
 KeySession = Session[ApiKeySpec, ApiKeyStatus]
 CLOUD = "cloud"
 PROPAGATED = "Propagated"
+# How many waits a new key is trusted to exist on the strength of its own probe alone.
+PROPAGATION_PATIENCE = 30
 _PLACEHOLDER = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
 # Confluent's clock and ours differ a little: keys created just before pendingCreate.since still count.
 _CLOCK_SKEW = dt.timedelta(minutes=2)
@@ -124,6 +126,8 @@ class ApiKeyReconciler(BaseReconciler[ApiKeySpec, ApiKeyStatus]):
                 f"Secret {secret_name} exists and is not managed by this ApiKey: delete it, choose another "
                 "spec.secret.name, or set spec.adoptId to the key it holds.",
             )
+        if (outcome := await self._propagated(s, secret, resource_id)) is not None:
+            return outcome
         observe_only = s.spec.management_policy == ManagementPolicy.OBSERVE_ONLY
         current, why = await self._current(s, secret, owner, resource_id)
         settled = True
@@ -176,15 +180,8 @@ class ApiKeyReconciler(BaseReconciler[ApiKeySpec, ApiKeyStatus]):
         s.status.resource_name = current.metadata.resource_name if current.metadata else None
         prior = s.condition(PROPAGATED)
         known = prior is not None and prior.status == ConditionStatus.TRUE and s.target.status.get("id") == current.id
-        if not known:
-            cluster = await self._cluster(s, resource_id) if resource_id != CLOUD else None
-            usable = await s.client.api_keys.is_usable(
-                current.id, secret_value, resource_id, environment_id=s.spec.resource.environment, cluster=cluster
-            )
-            if not usable:
-                message = f"API key {current.id} exists; Confluent has not made it usable yet."
-                s.set_condition(PROPAGATED, False, "WaitingForPropagation", message)
-                return Waiting("WaitingForPropagation", message, after=s.ctx.settings.wait_seconds)
+        if not known and (waiting := await self._probe(s, current.id, secret_value, resource_id)) is not None:
+            return waiting
         s.set_condition(PROPAGATED, True, "KeyUsable", f"API key {current.id} authenticates to {resource_id}.")
         if not settled:
             return Waiting(
@@ -194,6 +191,44 @@ class ApiKeyReconciler(BaseReconciler[ApiKeySpec, ApiKeyStatus]):
                 after=s.ctx.settings.wait_seconds,
             )
         return Ready("Observed" if observe_only else "Ready")
+
+    async def _probe(self, s: KeySession, key_id: str, secret_value: str, resource_id: str) -> Waiting | None:
+        """Try the key where it is meant to work: None once it does, else the wait for it to propagate."""
+        cluster = await self._cluster(s, resource_id) if resource_id != CLOUD else None
+        usable = await s.client.api_keys.is_usable(
+            key_id, secret_value, resource_id, environment_id=s.spec.resource.environment, cluster=cluster
+        )
+        if usable:
+            return None
+        message = f"API key {key_id} exists; Confluent has not made it usable yet."
+        s.set_condition(PROPAGATED, False, "WaitingForPropagation", message)
+        return Waiting("WaitingForPropagation", message, after=s.ctx.settings.wait_seconds)
+
+    async def _propagated(self, s: KeySession, secret: SecretView | None, resource_id: str) -> Outcome | None:
+        """A key this object made a moment ago and still waits on to become usable: the probe with the key
+        itself (the new key's call, not this credential's) says it exists, so Confluent is not read for it
+        again. None: reconcile in full (anything changed since, or the wait has gone on too long).
+        """
+        prior, key_id = s.condition(PROPAGATED), s.status.id
+        if (
+            prior is None
+            or prior.reason != "WaitingForPropagation"
+            or prior.observed_generation != s.target.generation
+            or prior.last_transition_time is None
+            or key_id is None
+            or s.status.pending_create is not None
+            or secret is None
+            or secret.data.get("key") != key_id
+            or not secret.data.get("secret")
+        ):
+            return None
+        waited = (s.ctx.now() - _parse_time(prior.last_transition_time)).total_seconds()
+        if waited > PROPAGATION_PATIENCE * s.ctx.settings.wait_seconds:
+            return None  # a key deleted meanwhile would never work: look at it again
+        if (waiting := await self._probe(s, key_id, secret.data["secret"], resource_id)) is not None:
+            return waiting
+        s.set_condition(PROPAGATED, True, "KeyUsable", f"API key {key_id} authenticates to {resource_id}.")
+        return Ready("Observed" if s.spec.management_policy == ManagementPolicy.OBSERVE_ONLY else "Ready")
 
     async def _owner(self, s: KeySession) -> str | Waiting:
         name = s.spec.service_account.name
