@@ -8,6 +8,7 @@ import datetime as dt
 import json
 
 import httpx
+import kubernetes
 import pytest
 
 from ccloud_emulator import Emulator
@@ -18,7 +19,7 @@ from ccloud_operator.reconcile.kinds.service_account import ServiceAccountReconc
 from ccloud_operator.reconcile.outcome import Ready
 from ccloud_operator.reconcile.references import ObjectKey
 from ccloud_operator.reconcile.session import Session, ref_for
-from ccloud_operator.resources import API_KEY, SERVICE_ACCOUNT
+from ccloud_operator.resources import API_KEY, GROUP, SERVICE_ACCOUNT, VERSION
 
 from .conftest import Harness
 
@@ -368,3 +369,25 @@ async def test_a_key_that_never_propagates_is_read_again_after_a_while(harness: 
         (r.method, r.path, r.api_key) for r in emulator.requests
     ]
     assert status["id"] != key_id  # found gone, and made again
+
+
+async def test_a_holder_the_index_remembers_but_kubernetes_deleted_does_not_block_adoption(
+    harness: Harness, emulator: Emulator
+) -> None:
+    async with confluent(emulator) as client:
+        account = await client.service_accounts.create(f"{harness.namespace}-kept")
+    holders = Holders()
+    holders.held[(SERVICE_ACCOUNT.plural, account.id)] = ObjectKey(SERVICE_ACCOUNT.plural, harness.namespace, "alive")
+    harness.ctx.ids = holders
+    harness.create(SERVICE_ACCOUNT, "alive", {"displayName": "someone-else"})  # never reconciled: exists only
+    harness.create(SERVICE_ACCOUNT, "adopter", {"adoptId": account.id})
+
+    held = await harness.reconcile(SA, "adopter")
+    assert held.reason == "AlreadyManaged" and "alive" in held.message  # type: ignore[union-attr]
+
+    # The holder is deleted while the watch is away: the index still names it.
+    kubernetes.client.CustomObjectsApi(harness.api).delete_namespaced_custom_object(
+        GROUP, VERSION, harness.namespace, SERVICE_ACCOUNT.plural, "alive"
+    )
+    assert await harness.reconcile(SA, "adopter") == Ready("Ready")
+    assert (await harness.object(SERVICE_ACCOUNT, "adopter"))["status"]["id"] == account.id

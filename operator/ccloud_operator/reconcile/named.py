@@ -61,7 +61,7 @@ async def converge(s: Session[Any, Any], named: Named[R]) -> R | Outcome:
     remote = await observe(s, named)
     if remote is not None:
         found = named.id_of(remote)
-        if found != s.status.id and (holder := s.holder(found)) is not None:
+        if found != s.status.id and (holder := await s.holder(found)) is not None:
             return Terminal(
                 "AlreadyManaged",
                 f"{named.what} {found} ({named.key}) is already managed by {s.ref.kind} "
@@ -91,7 +91,7 @@ async def _create(s: Session[Any, Any], named: Named[R]) -> R | Outcome:
         made = await named.create()
     except Conflict as conflict:
         taken = await named.find()
-        holder = s.holder(named.id_of(taken)) if taken is not None else None
+        holder = await s.holder(named.id_of(taken)) if taken is not None else None
         if earlier and taken is not None and holder is None:
             await s.created(named.id_of(taken))  # our earlier create made it; the list had not shown it
             return taken
@@ -130,7 +130,7 @@ async def delete_named(s: Session[Any, Any], named: Named[R]) -> Outcome:
     target = s.status.id
     if target is None and s.status.pending_create is not None:
         found = await named.find()
-        target = named.id_of(found) if found is not None and s.holder(named.id_of(found)) is None else None
+        target = named.id_of(found) if found is not None and await s.holder(named.id_of(found)) is None else None
     if target is None:
         return Ready("Deleted", "Nothing to delete.")
     gone_id = target

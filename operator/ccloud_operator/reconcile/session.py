@@ -338,11 +338,13 @@ class Session(Generic[SpecT, StatusT]):
             return None
         return Dependency(spec=dict(obj.get("spec") or {}), status=dict(obj.get("status") or {}))
 
-    def holder(self, confluent_id: str, kind: Kind | None = None) -> ObjectKey | None:
-        """Another of our objects that already holds `confluent_id` in its status, if any."""
+    async def holder(self, confluent_id: str, kind: Kind | None = None) -> ObjectKey | None:
+        """Another of our objects that already holds `confluent_id` in its status, if any (confirmed by a
+        read: the index may still name one deleted while the watch was away)."""
         plural = kind.plural if kind is not None else self.ref.plural
         others = self.ctx.ids.holders(plural, confluent_id) - {self.target.key}
-        return min(others) if others else None
+        found = await self.ctx.existing(others, enough=1) if others else []
+        return found[0] if found else None
 
     async def shared_read(
         self, scope: Hashable, load: Callable[[], Awaitable[Any]], *, newer_than: float | None = None

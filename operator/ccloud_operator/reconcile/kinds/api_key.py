@@ -104,7 +104,7 @@ class ApiKeyReconciler(BaseReconciler[ApiKeySpec, ApiKeyStatus]):
     async def sync(self, s: KeySession) -> Outcome:
         if bad := template_errors(s.spec):
             return Terminal("InvalidSpec", f"{'; '.join(bad)}: use only {', '.join('.' + f for f in TEMPLATE_FIELDS)}.")
-        if s.spec.adopt_id is not None and (holder := s.holder(s.spec.adopt_id)) is not None:
+        if s.spec.adopt_id is not None and (holder := await s.holder(s.spec.adopt_id)) is not None:
             return Terminal(
                 "AlreadyManaged",
                 f"spec.adoptId: API key {s.spec.adopt_id} is already managed by ApiKey "
@@ -348,8 +348,8 @@ class ApiKeyReconciler(BaseReconciler[ApiKeySpec, ApiKeyStatus]):
             created = _parse_time(key.metadata.created_at) if key.metadata and key.metadata.created_at else None
             if key.id in (keep, s.status.id) or key.spec.display_name != name or created is None or created < since:
                 continue
-            if s.holder(key.id) is not None:
-                continue  # another ApiKey's, however alike: never ours to delete
+            if s.ctx.ids.holders(s.ref.plural, key.id) - {s.target.key}:
+                continue  # another ApiKey's, however alike (or once was: in doubt, never ours to delete)
             await _delete_key(s, key.id)
             await s.event("Normal", "LostKeyDeleted", f"Deleted API key {key.id}: its secret was lost in a crash.")
         anchor = keep or s.status.id

@@ -147,7 +147,7 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
         observed = ""  # what ObserveOnly saw differ, for the Ready message
         made_now = False
         remote = await self._observe(s, name)
-        if remote is not None and remote.id != s.status.id and (holder := s.holder(remote.id)) is not None:
+        if remote is not None and remote.id != s.status.id and (holder := await s.holder(remote.id)) is not None:
             return Terminal(
                 "AlreadyManaged",
                 f"Plugin {remote.id} is already managed by ConnectorPlugin {holder.namespace}/{holder.name}: "
@@ -226,11 +226,11 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
             )
         except Conflict:
             found = await self._observe_by_name(s, name)
-            if earlier and found is not None and s.holder(found.id) is None:
+            if earlier and found is not None and await s.holder(found.id) is None:
                 await s.created(found.id)  # our earlier create made it; the list had not shown it yet
                 return found, False
             s.status.pending_create = None
-            holder = s.holder(found.id) if found else None
+            holder = await s.holder(found.id) if found else None
             if holder is not None:
                 return Terminal(
                     "AlreadyExists",
@@ -420,7 +420,7 @@ class ConnectorPluginReconciler(BaseReconciler[ConnectorPluginSpec, ConnectorPlu
         name = s.spec.display_name or s.ref.name
         if plugin_id is None and s.status.pending_create is not None:
             found = await self._observe_by_name(s, name)
-            plugin_id = found.id if found is not None and s.holder(found.id) is None else None
+            plugin_id = found.id if found is not None and await s.holder(found.id) is None else None
         if plugin_id is None:
             return Ready("Deleted", "Nothing to delete.")
         pid = plugin_id

@@ -104,7 +104,7 @@ class CustomConnectorReconciler(BaseReconciler[CustomConnectorSpec, CustomConnec
         if remote is None and not fresh and (s.status.id is not None or s.status.pending_create is not None):
             remote = await _find(s, name, fresh=True)  # never act on a stale list: it may just lag
         held = remote.connector_id if remote is not None and remote.connector_id != s.status.id else None
-        if held and (holder := s.holder(held)) is not None:
+        if held and (holder := await s.holder(held)) is not None:
             return Terminal(
                 "AlreadyManaged",
                 f"Connector {name} ({held}) is already managed by CustomConnector "
@@ -164,7 +164,7 @@ class CustomConnectorReconciler(BaseReconciler[CustomConnectorSpec, CustomConnec
         env, cluster = s.spec.environment, s.spec.kafka_cluster
         if s.status.id is None:
             found = await _find(s, name, fresh=True)
-            if found is None or (found.connector_id and s.holder(found.connector_id) is not None):
+            if found is None or (found.connector_id and await s.holder(found.connector_id) is not None):
                 return Ready("Deleted", "Nothing to delete.")
         try:
             await delete_resource(
