@@ -52,9 +52,9 @@ def test_flaky_confluent_and_a_minute_long_outage_converge_at_3_requests_per_suc
         workload.create_all(rig.kube.api, objects)
         # The outage comes once the operator is at work: a seeded share of the objects Ready (5 to 30 %).
         share = rng.uniform(0.05, 0.3)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a precondition of the outage, not a figure: a loaded machine is slower
         while (in_flight := len(rig.not_converged(objects))) > (1 - share) * len(objects):
-            assert time.monotonic() < deadline, f"under 30 % 5xx, {in_flight} objects still not Ready after 60s"
+            assert time.monotonic() < deadline, f"under 30 % 5xx, {in_flight} objects still not Ready after 180s"
             time.sleep(0.5)
         outage = emulator.fail("*", "*", status=503)
         down = time.time()
