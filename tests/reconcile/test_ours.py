@@ -329,12 +329,18 @@ async def test_work_held_while_confluent_is_down_says_so_in_status(harness: Harn
     assert not client.governor.snapshot().unavailable
 
 
-async def test_a_new_key_waiting_to_propagate_is_probed_not_read_again(harness: Harness, emulator: Emulator) -> None:
-    emulator.timing.api_key_propagation = 0.5
+async def waiting_key(harness: Harness, emulator: Emulator, name: str, propagation: float) -> str:
+    """An ApiKey just made, whose key Confluent takes `propagation` seconds to make usable: its ID."""
+    emulator.timing.api_key_propagation = propagation
     await ready_owner(harness)
-    harness.create(API_KEY, "fresh", {"serviceAccount": {"name": "owner"}, "resource": {"kind": "Cloud"}})
-    assert (await harness.reconcile(KEY, "fresh")).reason == "WaitingForPropagation"
-    key_id = (await harness.object(API_KEY, "fresh"))["status"]["id"]
+    harness.create(API_KEY, name, {"serviceAccount": {"name": "owner"}, "resource": {"kind": "Cloud"}})
+    assert (await harness.reconcile(KEY, name)).reason == "WaitingForPropagation"
+    key_id: str = (await harness.object(API_KEY, name))["status"]["id"]
+    return key_id
+
+
+async def test_a_new_key_waiting_to_propagate_is_probed_not_read_again(harness: Harness, emulator: Emulator) -> None:
+    key_id = await waiting_key(harness, emulator, "fresh", propagation=0.5)
     emulator.clear_requests()
     await asyncio.sleep(0.6)
 
@@ -349,11 +355,7 @@ async def test_a_new_key_waiting_to_propagate_is_probed_not_read_again(harness: 
 
 
 async def test_a_key_that_never_propagates_is_read_again_after_a_while(harness: Harness, emulator: Emulator) -> None:
-    emulator.timing.api_key_propagation = 3600.0
-    await ready_owner(harness)
-    harness.create(API_KEY, "stuck", {"serviceAccount": {"name": "owner"}, "resource": {"kind": "Cloud"}})
-    assert (await harness.reconcile(KEY, "stuck")).reason == "WaitingForPropagation"
-    key_id = (await harness.object(API_KEY, "stuck"))["status"]["id"]
+    key_id = await waiting_key(harness, emulator, "stuck", propagation=3600.0)
     async with confluent(emulator) as client:
         await client.api_keys.delete(key_id)  # deleted by someone else while it propagated
     emulator.clear_requests()
